@@ -1,0 +1,265 @@
+"""The ASGI application: routing, authentication, idempotency and the one error mapping."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from metered import __version__
+from metered.accounts import Caller, authenticate_key, hash_key
+from metered.api import idempotency
+from metered.api.http import Request, Response, Router, encode_json
+from metered.engine import Engine
+from metered.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    MeteredError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from metered.ids import random_token
+from metered.ingest.events import EventResult, ValidatedEvent
+from metered.ingest.writer import WriteRequest
+
+log = logging.getLogger("metered.api")
+STRIPE_VERSION = "2025-09-30.clover"
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def error_response(exc: MeteredError) -> Response:
+    return Response(exc.status, encode_json(exc.to_wire()))
+
+
+class App:
+    def __init__(self, engine: Engine, *, manage_engine: bool = True):
+        self.engine = engine
+        self.manage_engine = manage_engine
+        self.router = Router()
+        self.in_flight = idempotency.InFlight()
+        self._keys: dict[bytes, Caller] = {}
+        self.sessions: dict[bytes, tuple[Caller, int]] = {}
+        from metered.api.routes import register_all  # noqa: PLC0415 - routes import App
+
+        register_all(self)
+
+    # --- ASGI ------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.manage_engine:
+                    self.engine.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.manage_engine:
+                    self.engine.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        path = scope["path"]
+        request_id = "req_" + random_token(14)
+        try:
+            response = await self._dispatch(scope, receive, method, path, request_id)
+        except MeteredError as exc:
+            response = error_response(exc)
+        except Exception:
+            log.exception("unhandled error on %s %s (%s)", method, path, request_id)
+            response = error_response(MeteredError("An unexpected error occurred."))
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"request-id", request_id.encode()),
+            (b"stripe-version", STRIPE_VERSION.encode()),
+            (b"server", f"metered/{__version__}".encode()),
+            *response.headers,
+        ]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _dispatch(self, scope: Scope, receive: Receive, method: str, path: str,
+                        request_id: str) -> Response:
+        route, path_params, path_exists = self.router.match(method, path)
+        if route is None:
+            if path_exists:
+                raise InvalidRequestError(f"{method} is not allowed on {path}.",
+                                          code="method_not_allowed")
+            raise NotFoundError(f"Unrecognized request URL ({method}: {path}).", param=None,
+                                code="resource_missing")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        body = await _read_body(receive, route.max_body)
+        request = Request(method, path, scope.get("query_string", b""), headers, body,
+                          path_params, request_id=request_id)
+        if route.auth == "secret":
+            request.caller = self.authenticate(headers)
+        elif route.auth == "session":
+            request.caller = self.authenticate_session(headers)
+        if method == "POST" and request.caller is not None and "idempotency-key" in headers:
+            return await self._idempotent(request, route.handler)
+        return await route.handler(request)
+
+    async def _idempotent(self, request: Request, handler: Callable[[Request], Awaitable[Response]]
+                          ) -> Response:
+        key = request.headers["idempotency-key"]
+        if not key or len(key) > idempotency.MAX_KEY_LENGTH:
+            raise InvalidRequestError(
+                f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} characters.",
+                param="Idempotency-Key",
+            )
+        idem = idempotency.Idempotency(
+            request.require_caller, key,
+            idempotency.fingerprint(request.method, request.path, request.body),
+        )
+        token = self.in_flight.claim(idem)
+        try:
+            stored = idempotency.lookup(self.engine.reader(), idem)
+            if stored is not None:
+                return Response(stored.status, stored.body,
+                                [(b"idempotent-replayed", b"true"),
+                                 (b"original-request", b"stored")])
+            request.idempotency_key = key
+            request.idempotency = idem
+            return await handler(request)
+        finally:
+            self.in_flight.release(token)
+
+    # --- authentication ----------------------------------------------------------------------
+
+    def authenticate(self, headers: dict[str, str]) -> Caller:
+        secret = _bearer(headers)
+        if not secret.startswith(("sk_test_", "sk_live_")):
+            raise AuthenticationError(
+                "Invalid API Key provided: use a secret key (sk_test_... or sk_live_...).",
+                code="api_key_invalid",
+            )
+        digest = hash_key(secret)
+        caller = self._keys.get(digest)
+        if caller is None:
+            caller = authenticate_key(self.engine.reader(), secret)
+            if caller is None:
+                raise AuthenticationError(
+                    f"Invalid API Key provided: {secret[:8]}{'*' * 8}{secret[-4:]}",
+                    code="api_key_invalid",
+                )
+            self._keys[digest] = caller
+        return caller
+
+    def authenticate_session(self, headers: dict[str, str]) -> Caller:
+        from metered.ingest.sessions import find_session  # noqa: PLC0415
+
+        token = _bearer(headers)
+        digest = hash_key(token)
+        cached = self.sessions.get(digest)
+        if cached is None:
+            found = find_session(self.engine.reader(), digest)
+            if found is None:
+                raise AuthenticationError(
+                    "Invalid meter event session token: create one with POST"
+                    " /v2/billing/meter_event_session.",
+                    code="invalid_authentication_token",
+                )
+            cached = self.sessions[digest] = found
+        caller, expires_at = cached
+        from metered.clock import now_seconds  # noqa: PLC0415
+
+        if now_seconds() >= expires_at:
+            raise AuthenticationError(
+                "The meter event session has expired: create a new one.",
+                code="expired_authentication_token",
+            )
+        return caller
+
+    # --- writing -----------------------------------------------------------------------------
+
+    async def write(self, request: Request, run: Callable[[sqlite3.Connection], Any],
+                    render: Callable[[Any], Response]) -> tuple[Any, Response]:
+        """Run `run` in the next group commit; answer with `render(result)` once durable."""
+        outcome = await self.engine.writer.submit(
+            WriteRequest(run=run, finish=_storing(request, render))
+        )
+        return outcome, _render(outcome, render)
+
+    async def write_events(self, request: Request, events: list[ValidatedEvent],
+                           render: Callable[[list[EventResult]], Response]
+                           ) -> tuple[list[EventResult] | MeteredError, Response]:
+        outcome = await self.engine.writer.submit(
+            WriteRequest(events=events, finish=_storing(request, render))
+        )
+        return outcome, _render(outcome, render)
+
+
+def _render(outcome: Any, render: Callable[[Any], Response]) -> Response:
+    if isinstance(outcome, MeteredError):
+        return error_response(outcome)
+    return render(outcome)
+
+
+def _storing(request: Request, render: Callable[[Any], Response]
+             ) -> Callable[[sqlite3.Connection, Any], None] | None:
+    idem = request.idempotency
+    if idem is None:
+        return None
+
+    def finish(conn: sqlite3.Connection, outcome: Any) -> None:
+        response = _render(outcome, render)
+        if response.status < 500:
+            idem.store(conn, response.status, response.body)
+
+    return finish
+
+
+def _bearer(headers: dict[str, str]) -> str:
+    auth = headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer" and value.strip():
+        return value.strip()
+    if scheme == "basic" and value.strip():
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            decoded = ""
+        user = decoded.partition(":")[0]
+        if user:
+            return user
+    raise AuthenticationError(
+        "You did not provide an API key. You need to provide your API key in the Authorization"
+        " header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+    )
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"The request body is larger than {limit} bytes.", code="request_too_large"
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def create_app(engine: Engine, *, manage_engine: bool = True) -> App:
+    return App(engine, manage_engine=manage_engine)

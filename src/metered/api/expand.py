@@ -1,0 +1,25 @@
+"""`expand[]`: the fields Stripe lets a caller expand, checked per object type.
+
+metered's objects hold no expandable references that are not null yet, so expanding a known
+field returns the object unchanged; an unknown field is an error, as on Stripe.
+"""
+
+from __future__ import annotations
+
+from metered.api.params import Params
+from metered.errors import invalid_param
+
+EXPANDABLE = {
+    "customer": {"default_source", "invoice_settings.default_payment_method", "test_clock",
+                 "cash_balance", "tax", "discount"},
+    "billing.meter": set(),
+    "billing.meter_event_summary": set(),
+}
+
+
+def check_expand(params: Params, object_type: str, *, is_list: bool = False) -> None:
+    allowed = EXPANDABLE.get(object_type, set())
+    for path in params.str_list("expand"):
+        field = path[5:] if is_list and path.startswith("data.") else path
+        if field not in allowed:
+            raise invalid_param("expand", f"This property cannot be expanded ({path}).")

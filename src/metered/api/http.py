@@ -1,0 +1,112 @@
+"""Minimal request/response types and a router, on raw ASGI (no framework on the hot path)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from metered.accounts import Caller
+from metered.api.idempotency import Idempotency
+from metered.api.params import Params, decode_form, decode_query
+from metered.errors import InvalidRequestError
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+encode_json = _encoder.encode
+_json_decoder = msgspec.json.Decoder()
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200) -> Response:
+        return cls(status, encode_json(obj))
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    query_string: bytes
+    headers: dict[str, str]
+    body: bytes
+    path_params: dict[str, str] = field(default_factory=dict)
+    caller: Caller | None = None
+    idempotency_key: str | None = None
+    idempotency: Idempotency | None = None
+    request_id: str = ""
+    _params: Params | None = None
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def json_body(self) -> Any:
+        try:
+            return _json_decoder.decode(self.body)
+        except msgspec.DecodeError as exc:
+            raise InvalidRequestError(
+                f"Invalid JSON body: {exc}.", code="parameter_invalid_json"
+            ) from exc
+
+    def params(self) -> Params:
+        """Query parameters for GET/DELETE, the body (form or JSON) for POST."""
+        if self._params is None:
+            if self.method in ("GET", "DELETE") or not self.body:
+                data = decode_query(self.query_string)
+                if self.method not in ("GET", "DELETE") and self.body == b"":
+                    data = data or {}
+            elif self.content_type == "application/json":
+                data = self.json_body()
+                if not isinstance(data, dict):
+                    raise InvalidRequestError("The JSON body must be an object.")
+            else:
+                data = decode_form(self.body)
+            self._params = Params(data)
+        return self._params
+
+    @property
+    def require_caller(self) -> Caller:
+        assert self.caller is not None
+        return self.caller
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    auth: str  # "secret", "session" or "none"
+    max_body: int
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def add(self, method: str, path: str, handler: Handler, *, auth: str = "secret",
+            max_body: int = 1 << 20) -> None:
+        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"
+        self.routes.append(Route(method, re.compile(regex), handler, auth, max_body))
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+        """(route, path params, whether the path exists with another method)."""
+        path_exists = False
+        for route in self.routes:
+            m = route.pattern.match(path)
+            if m is None:
+                continue
+            if route.method == method:
+                return route, m.groupdict(), True
+            path_exists = True
+        return None, {}, path_exists

@@ -1,0 +1,41 @@
+"""Stripe's list envelope and cursor parameters (limit, starting_after, ending_before)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from metered.api.params import Params
+from metered.errors import InvalidRequestError, NotFoundError
+from metered.store.pages import PageRequest
+
+
+def page_request(params: Params, conn: sqlite3.Connection, table: str) -> PageRequest:
+    limit = params.int("limit", minimum=1, maximum=100) or 10
+    after = params.str("starting_after")
+    before = params.str("ending_before")
+    if after and before:
+        raise InvalidRequestError(
+            "You may only specify one of these parameters: starting_after, ending_before.",
+            param="ending_before",
+        )
+    return PageRequest(
+        limit=limit,
+        starting_after_pk=_cursor_pk(conn, table, after, "starting_after"),
+        ending_before_pk=_cursor_pk(conn, table, before, "ending_before"),
+    )
+
+
+def _cursor_pk(conn: sqlite3.Connection, table: str, object_id: str | None, param: str
+               ) -> int | None:
+    if not object_id:
+        return None
+    row = conn.execute(f"SELECT pk FROM {table} WHERE id=?", (object_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"No such object: '{object_id}'", param=param)
+    return int(row[0])
+
+
+def list_envelope(url: str, data: Sequence[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    return {"object": "list", "data": list(data), "has_more": has_more, "url": url}

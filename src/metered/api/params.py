@@ -1,0 +1,231 @@
+"""Request parameters as Stripe's SDKs send them: form bodies with bracket nesting, or JSON.
+
+`decode_form` turns `payload[value]=3&expand[0]=x` into nested dicts and lists; `Params` reads
+typed values out of either shape and names the offending param, bracket-style, on error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from metered.errors import InvalidRequestError, invalid_param, missing_param
+
+_KEY_PART = re.compile(r"\[([^\[\]]*)\]")
+MAX_DEPTH = 8
+
+
+def _split_key(key: str) -> list[str]:
+    head, sep, rest = key.partition("[")
+    if not sep:
+        return [key]
+    rest = "[" + rest
+    parts = [head]
+    pos = 0
+    for match in _KEY_PART.finditer(rest):
+        if match.start() != pos:
+            raise invalid_param(key, f"Invalid parameter name: {key}.")
+        parts.append(match.group(1))
+        pos = match.end()
+    if pos != len(rest) or not head:
+        raise invalid_param(key, f"Invalid parameter name: {key}.")
+    if len(parts) > MAX_DEPTH:
+        raise invalid_param(key, f"Parameter {key} is nested too deeply.")
+    return parts
+
+
+def _listify(node: Any) -> Any:
+    if isinstance(node, dict):
+        for k, v in list(node.items()):
+            node[k] = _listify(v)
+        if node and all(k.isdigit() for k in node):
+            return [node[k] for k in sorted(node, key=int)]
+    return node
+
+
+def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = _split_key(key)
+        node: Any = root
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if part == "":  # a[] appends
+                part = str(sum(1 for _ in node)) if isinstance(node, dict) else "0"
+            if not isinstance(node, dict):
+                raise invalid_param(key, f"Conflicting values for parameter {key}.")
+            if last:
+                node[part] = value
+            else:
+                child = node.get(part)
+                if child is None or isinstance(child, str):
+                    if isinstance(child, str) and child != "":
+                        raise invalid_param(key, f"Conflicting values for parameter {key}.")
+                    child = {}
+                    node[part] = child
+                node = child
+    result = _listify(root)
+    assert isinstance(result, dict)
+    return result
+
+
+def decode_form(body: bytes) -> dict[str, Any]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError(
+            "The request body is not valid UTF-8.", code="parameter_invalid_encoding"
+        ) from exc
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=20000)
+    except ValueError as exc:
+        raise InvalidRequestError(f"Could not parse the form body: {exc}.") from exc
+    return decode_pairs(pairs)
+
+
+def decode_query(query: bytes) -> dict[str, Any]:
+    return decode_form(query)
+
+
+class Params:
+    """Typed, validated access to one request's parameters."""
+
+    __slots__ = ("data", "prefix")
+
+    def __init__(self, data: dict[str, Any], prefix: str = ""):
+        self.data = data
+        self.prefix = prefix
+
+    def name(self, key: str) -> str:
+        return f"{self.prefix}[{key}]" if self.prefix else key
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def str(self, key: str, *, required: bool = False, max_length: int = 5000,
+            choices: Iterable[str] | None = None) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise missing_param(self.name(key))
+            return None
+        if isinstance(value, bool) or isinstance(value, int | float):
+            value = str(value).lower() if isinstance(value, bool) else str(value)
+        if not isinstance(value, str):
+            raise invalid_param(self.name(key), f"Invalid string: {self.name(key)} must be a string.")
+        if required and value == "":
+            raise invalid_param(self.name(key), f"{self.name(key)} must not be empty.")
+        if len(value) > max_length:
+            raise invalid_param(
+                self.name(key), f"{self.name(key)} must be at most {max_length} characters."
+            )
+        if choices is not None:
+            allowed = list(choices)
+            if value not in allowed:
+                raise invalid_param(
+                    self.name(key),
+                    f"Invalid {self.name(key)}: must be one of {', '.join(allowed)}.",
+                )
+        return value
+
+    def req_str(self, key: str, **kwargs: Any) -> str:
+        value = self.str(key, required=True, **kwargs)
+        assert value is not None
+        return value
+
+    def int(self, key: str, *, required: bool = False, minimum: int | None = None,
+            maximum: int | None = None) -> int | None:
+        value = self.data.get(key)
+        if value is None or value == "":
+            if required:
+                raise missing_param(self.name(key))
+            return None
+        if isinstance(value, bool):
+            raise invalid_param(self.name(key), f"Invalid integer: {self.name(key)}.")
+        if isinstance(value, str):
+            text = value.strip()
+            if not re.fullmatch(r"-?\d{1,19}", text):
+                raise invalid_param(self.name(key), f"Invalid integer: {value[:100]}.")
+            value = int(text)
+        if not isinstance(value, int):
+            raise invalid_param(self.name(key), f"Invalid integer: {self.name(key)}.")
+        if minimum is not None and value < minimum:
+            raise invalid_param(self.name(key), f"{self.name(key)} must be at least {minimum}.")
+        if maximum is not None and value > maximum:
+            raise invalid_param(self.name(key), f"{self.name(key)} must be at most {maximum}.")
+        return value
+
+    def bool(self, key: str) -> bool | None:
+        value = self.data.get(key)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise invalid_param(self.name(key), f"Invalid boolean: {self.name(key)}.")
+
+    def dict(self, key: str, *, required: bool = False) -> Params | None:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise missing_param(self.name(key))
+            return None
+        if value == "":
+            return Params({}, self.name(key))
+        if not isinstance(value, dict):
+            raise invalid_param(self.name(key), f"Invalid object: {self.name(key)}.")
+        return Params(value, self.name(key))
+
+    def str_list(self, key: str, *, max_items: int = 100) -> list[str]:
+        value = self.data.get(key)
+        if value is None or value == "":
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, dict):
+            value = list(value.values())
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise invalid_param(self.name(key), f"Invalid array: {self.name(key)}.")
+        if len(value) > max_items:
+            raise invalid_param(self.name(key), f"{self.name(key)} has too many items.")
+        return value
+
+    def metadata(self, key: str = "metadata") -> dict[str, str] | None:
+        """Stripe metadata: up to 50 keys; an empty value deletes the key on update."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if value == "":
+            return {}
+        if not isinstance(value, dict):
+            raise invalid_param(key, "Invalid metadata: must be an object of string values.")
+        if len(value) > 50:
+            raise invalid_param(key, "Metadata can have at most 50 keys.")
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or len(k) > 40:
+                raise invalid_param(f"{key}[{k}]", "Metadata keys must be at most 40 characters.")
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                v = str(v)
+            if not isinstance(v, str) or len(v) > 500:
+                raise invalid_param(
+                    f"{key}[{k}]", "Metadata values must be strings of at most 500 characters."
+                )
+            out[k] = v
+        return out
+
+    def reject_unknown(self, allowed: Iterable[str]) -> None:
+        known = set(allowed) | {"expand"}
+        for key in self.data:
+            if key not in known:
+                raise InvalidRequestError(
+                    f"Received unknown parameter: {self.name(key)}",
+                    code="parameter_unknown",
+                    param=self.name(key),
+                )

@@ -1,0 +1,15 @@
+"""One module per resource; each registers its handlers on the app's router."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from metered.api.app import App
+
+
+def register_all(app: App) -> None:
+    from metered.api.routes import customers, health, meter_events, meters, v2
+
+    for module in (health, customers, meters, meter_events, v2):
+        module.register(app)

@@ -1,0 +1,200 @@
+"""Meter events, v1 and native batches, and v1 meter event adjustments.
+
+POST /v1/billing/meter_events            one event, Stripe's object (duplicate -> 400, as Stripe)
+POST /v1/billing/meter_event_adjustments cancel one event by identifier
+POST /v1/metered/events/batch            JSON array or NDJSON, up to 10,000 events, an answer each
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from metered.api.http import Request, Response, encode_json
+from metered.api.params import Params
+from metered.clock import now_seconds
+from metered.errors import InvalidRequestError, MeteredError, invalid_param, missing_param
+from metered.ingest.adjustments import Adjustment, cancel_event
+from metered.ingest.events import EventResult, ValidatedEvent
+from metered.ingest.validation import validate_event
+
+if TYPE_CHECKING:
+    from metered.api.app import App
+
+MAX_BATCH = 10_000
+MAX_BATCH_BYTES = 32 << 20
+_ndjson_line = msgspec.json.Decoder()
+
+
+def default_identifier(request: Request) -> str | None:
+    """With an Idempotency-Key and no identifier, derive one: a retry can't count twice."""
+    if request.idempotency_key is None:
+        return None
+    return "idk_" + hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:32]
+
+
+def duplicate_error(event: ValidatedEvent) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"An event already exists with identifier {event.identifier}.",
+        code="duplicate_meter_event", param="identifier",
+    )
+
+
+def decode_batch(request: Request) -> list[Any]:
+    body = request.body
+    if not body.strip():
+        raise InvalidRequestError("The batch is empty.", code="parameter_missing")
+    if request.content_type in ("application/x-ndjson", "application/jsonl", "application/ndjson"):
+        events = []
+        for number, line in enumerate(body.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                events.append(_ndjson_line.decode(line))
+            except msgspec.DecodeError as exc:
+                raise InvalidRequestError(
+                    f"Line {number} is not valid JSON: {exc}.", code="parameter_invalid_json"
+                ) from exc
+            if len(events) > MAX_BATCH:
+                break
+    else:
+        decoded = request.json_body()
+        events = decoded.get("events") if isinstance(decoded, dict) else decoded
+        if not isinstance(events, list):
+            raise InvalidRequestError(
+                "The batch must be a JSON array of events, an object with an `events` array,"
+                " or NDJSON (Content-Type: application/x-ndjson).",
+            )
+    if len(events) > MAX_BATCH:
+        raise InvalidRequestError(
+            f"A batch can hold at most {MAX_BATCH} events; split it.", code="batch_too_large",
+            param="events",
+        )
+    if not events:
+        raise InvalidRequestError("The batch is empty.", code="parameter_missing", param="events")
+    return events
+
+
+def validate_batch(app: App, request: Request, raw_events: list[Any]
+                   ) -> tuple[list[ValidatedEvent], list[int], list[EventResult | None]]:
+    caller = request.require_caller
+    ctx = app.engine.ingest_context()
+    now = now_seconds()
+    valid: list[ValidatedEvent] = []
+    positions: list[int] = []
+    results: list[EventResult | None] = [None] * len(raw_events)
+    for i, raw in enumerate(raw_events):
+        identifier = raw.get("identifier") if isinstance(raw, dict) else None
+        if not isinstance(raw, dict):
+            results[i] = EventResult("rejected", None, "parameter_invalid",
+                                     "Each event must be a JSON object.", None)
+            continue
+        try:
+            valid.append(validate_event(raw, caller, ctx, now))
+            positions.append(i)
+        except MeteredError as exc:
+            results[i] = EventResult(
+                "rejected", identifier if isinstance(identifier, str) else None,
+                exc.code, exc.message, exc.param,
+            )
+    return valid, positions, results
+
+
+def batch_body(results: list[EventResult | None]) -> dict[str, Any]:
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    wire = []
+    for i, result in enumerate(results):
+        assert result is not None
+        counts[result.status] += 1
+        wire.append(result.to_wire(i))
+    return {"object": "metered.event_batch", **counts, "results": wire}
+
+
+async def ingest_batch(app: App, request: Request, raw_events: list[Any]
+                       ) -> tuple[list[EventResult | None], Response | None]:
+    """Validate, apply, and merge per-event outcomes; the Response is set if the write failed."""
+    valid, positions, results = validate_batch(app, request, raw_events)
+    if not valid:
+        return results, None
+
+    def render(outcome: list[EventResult]) -> Response:
+        merged = list(results)
+        for pos, result in zip(positions, outcome, strict=True):
+            merged[pos] = result
+        return Response.json(batch_body(merged))
+
+    outcome, response = await app.write_events(request, valid, render)
+    if isinstance(outcome, MeteredError):
+        return results, response
+    for pos, result in zip(positions, outcome, strict=True):
+        results[pos] = result
+    return results, None
+
+
+def meter_event_v1(event: ValidatedEvent, payload: dict[str, Any], created: int
+                   ) -> dict[str, Any]:
+    return {
+        "object": "billing.meter_event",
+        "created": created,
+        "event_name": event.meter.event_name,
+        "identifier": event.identifier,
+        "livemode": event.meter.livemode,
+        "payload": payload,
+        "timestamp": event.ts,
+    }
+
+
+def adjustment_params(params: Params) -> tuple[str, str]:
+    params.reject_unknown(("event_name", "type", "cancel"))
+    event_name = params.req_str("event_name", max_length=100)
+    kind = params.str("type") or "cancel"
+    if kind != "cancel":
+        raise invalid_param("type", "Only type=cancel is supported.")
+    cancel = params.dict("cancel")
+    if cancel is None:
+        raise missing_param("cancel[identifier]")
+    identifier = cancel.req_str("identifier", max_length=255)
+    return event_name, identifier
+
+
+def register(app: App) -> None:
+    async def create_v1(request: Request) -> Response:
+        params = request.params()
+        params.reject_unknown(("event_name", "payload", "identifier", "timestamp"))
+        event = validate_event(
+            params.data, request.require_caller, app.engine.ingest_context(), now_seconds(),
+            default_identifier=default_identifier(request),
+        )
+        payload = params.data.get("payload") or {}
+        created = now_seconds()
+
+        def render(outcome: list[EventResult]) -> Response:
+            if outcome[0].status == "duplicate":
+                err = duplicate_error(event)
+                return Response(err.status, encode_json(err.to_wire()))
+            return Response.json(meter_event_v1(event, payload, created))
+
+        _, response = await app.write_events(request, [event], render)
+        return response
+
+    async def adjust_v1(request: Request) -> Response:
+        caller = request.require_caller
+        event_name, identifier = adjustment_params(request.params())
+
+        def render(adjustment: Adjustment) -> Response:
+            return Response.json(adjustment.to_wire_v1())
+
+        _, response = await app.write(
+            request, lambda conn: cancel_event(conn, caller, event_name, identifier), render
+        )
+        return response
+
+    async def batch(request: Request) -> Response:
+        results, failed = await ingest_batch(app, request, decode_batch(request))
+        return failed or Response.json(batch_body(results))
+
+    app.router.add("POST", "/v1/billing/meter_events", create_v1)
+    app.router.add("POST", "/v1/billing/meter_event_adjustments", adjust_v1)
+    app.router.add("POST", "/v1/metered/events/batch", batch, max_body=MAX_BATCH_BYTES)

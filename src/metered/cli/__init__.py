@@ -1,0 +1,1 @@
+"""The `metered` command: serve, keys and accounts here; resource commands use metered.client."""

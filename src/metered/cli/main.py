@@ -1,0 +1,98 @@
+"""Entry point of the `metered` command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from metered.accounts import create_account, create_key, default_account_pk
+from metered.cli.paths import resolve_data_dir
+from metered.store import open_database
+from metered.store.database import connect
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="metered: usage-based billing that counts every event exactly once.")
+keys_app = typer.Typer(no_args_is_help=True, help="Secret API keys.")
+accounts_app = typer.Typer(no_args_is_help=True, help="Accounts (tenants).")
+app.add_typer(keys_app, name="keys")
+app.add_typer(accounts_app, name="accounts")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Folder of the embedded store (default: $METERED_DATA_DIR,"
+                 " else the user data folder).", show_default=False),
+]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    data_dir: DataDir = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the API server on the embedded store (SQLite, no other service)."""
+    import uvicorn
+
+    from metered.api import create_app
+    from metered.engine import Engine
+
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    directory = resolve_data_dir(data_dir)
+    engine = Engine.open(directory)
+    typer.echo(f"metered serving on http://{host}:{port} (store: {engine.db.path})", err=True)
+    uvicorn.run(
+        create_app(engine), host=host, port=port, loop="uvloop", http="httptools",
+        log_level=log_level.lower(), access_log=False, lifespan="on",
+        timeout_graceful_shutdown=30, backlog=4096,
+    )
+
+
+def _with_connection(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    directory = resolve_data_dir(data_dir)
+    db = open_database(directory, cache_mb=16)
+    return connect(db.path, cache_mb=16)
+
+
+@keys_app.command("create")
+def keys_create(
+    data_dir: DataDir = None,
+    live: Annotated[bool, typer.Option("--live", help="A live-mode key (sk_live_...).")] = False,
+) -> None:
+    """Create a secret key for the default account; the key is the last line printed."""
+    conn = _with_connection(data_dir)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        account_pk = default_account_pk(conn)
+        secret = create_key(conn, account_pk, livemode=live)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    typer.echo(secret)
+
+
+@accounts_app.command("create")
+def accounts_create(
+    data_dir: DataDir = None,
+    name: Annotated[str | None, typer.Option(help="A name for the account.")] = None,
+) -> None:
+    """Create another account; prints its first test key on the last line."""
+    conn = _with_connection(data_dir)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        default_account_pk(conn)  # the first account is always the default one
+        account_pk = create_account(conn, name)
+        secret = create_key(conn, account_pk, livemode=False)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    typer.echo(f"account {account_pk} created", err=True)
+    typer.echo(secret)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,41 @@
+"""The embedded engine: the database, the group-commit writer and the in-memory directories.
+
+This is the composition root the API and the CLI share; it holds no domain logic of its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from metered.billing.customers import CustomerDirectory
+from metered.ingest.validation import IngestContext
+from metered.ingest.writer import GroupCommitWriter
+from metered.metering.meters import MeterRegistry, load_all_meters
+from metered.store import Database, open_database
+
+
+class Engine:
+    def __init__(self, db: Database):
+        self.db = db
+        self.writer = GroupCommitWriter(db.writer_connection())
+        self.meters = MeterRegistry(load_all_meters(self.db.reader()))
+        self.customers = CustomerDirectory()
+
+    @classmethod
+    def open(cls, data_dir: Path, *, cache_mb: int | None = None) -> Engine:
+        db = open_database(data_dir, **({"cache_mb": cache_mb} if cache_mb else {}))
+        return cls(db)
+
+    def start(self) -> None:
+        self.writer.start()
+
+    def stop(self) -> None:
+        self.writer.stop()
+        self.db.close()
+
+    def reader(self) -> sqlite3.Connection:
+        return self.db.reader()
+
+    def ingest_context(self) -> IngestContext:
+        return IngestContext(meters=self.meters, customers=self.customers, reader=self.reader())

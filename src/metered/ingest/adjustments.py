@@ -1,0 +1,72 @@
+"""Meter event adjustments: cancelling an accepted event, exactly once.
+
+The raw event stays as it was; the adjustment row marks it cancelled and its contribution is
+taken out of the rollups in the same transaction. Cancelling twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from metered.accounts import Caller
+from metered.clock import now_ms
+from metered.errors import NotFoundError
+from metered.ids import new_id
+from metered.ingest.events import dedupe_key
+from metered.metering.meters import get_meter_by_pk
+from metered.metering.quantity import parse_quantity, to_scaled
+from metered.metering.rollups import retract_event
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    id: str
+    event_name: str
+    identifier: str
+    livemode: bool
+    created_ms: int
+
+    def to_wire_v1(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "object": "billing.meter_event_adjustment",
+            "cancel": {"identifier": self.identifier},
+            "event_name": self.event_name,
+            "livemode": self.livemode,
+            "status": "complete",
+            "type": "cancel",
+        }
+
+
+def cancel_event(conn: sqlite3.Connection, caller: Caller, event_name: str, identifier: str
+                 ) -> Adjustment:
+    key = dedupe_key(caller.account_pk, caller.livemode, event_name, identifier)
+    row = conn.execute("SELECT seq FROM seen_ids WHERE key=?", (key,)).fetchone()
+    if row is None:
+        raise NotFoundError(
+            f"No meter event with identifier '{identifier}' for event_name '{event_name}'.",
+            param="cancel[identifier]",
+        )
+    seq = int(row[0])
+    existing = conn.execute(
+        "SELECT id, created_ms FROM meter_event_adjustments WHERE seq=?", (seq,)
+    ).fetchone()
+    if existing is not None:
+        return Adjustment(existing[0], event_name, identifier, caller.livemode, existing[1])
+    event = conn.execute(
+        "SELECT meter_pk, customer_pk, dims_pk, ts, value FROM meter_events WHERE seq=?", (seq,)
+    ).fetchone()
+    meter_pk, customer_pk, dims_pk, ts, value = event
+    meter = get_meter_by_pk(conn, meter_pk)
+    adjustment = Adjustment(new_id("mtrea"), event_name, identifier, caller.livemode, now_ms())
+    conn.execute(
+        "INSERT INTO meter_event_adjustments (id, account_pk, livemode, event_name, identifier,"
+        " seq, created_ms) VALUES (?,?,?,?,?,?,?)",
+        (adjustment.id, caller.account_pk, caller.livemode, event_name, identifier, seq,
+         adjustment.created_ms),
+    )
+    scaled = to_scaled(parse_quantity(value)) if meter.formula in ("sum", "max", "last") else 0
+    unique = value if meter.formula == "unique_count" else None
+    retract_event(conn, meter_pk, customer_pk, dims_pk, meter.formula, ts, scaled, unique)
+    return adjustment

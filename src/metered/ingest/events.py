@@ -1,0 +1,55 @@
+"""The meter event as it travels from validation to the writer, and per-event outcomes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from metered.metering.meters import Meter
+
+DEDUPE_DAYS = 35
+MAX_PAST_SECONDS = DEDUPE_DAYS * 86_400
+MAX_FUTURE_SECONDS = 300
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+def dedupe_key(account_pk: int, livemode: bool, event_name: str, identifier: str) -> bytes:
+    """The exactly-once key: never the timestamp (see ARCHITECTURE.md, invariant 2)."""
+    material = f"{account_pk}\x1f{int(livemode)}\x1f{event_name}\x1f{identifier}".encode()
+    return hashlib.blake2b(material, digest_size=16).digest()
+
+
+@dataclass(slots=True)
+class ValidatedEvent:
+    key: bytes
+    meter: Meter
+    customer_pk: int
+    dims: str  # canonical JSON of the meter's dimension values, "" when it declares none
+    ts: int
+    identifier: str
+    value: Decimal | str  # Decimal for numeric formulas, the raw string for unique_count
+    scaled: int  # value * 10**12 for numeric formulas, 0 for count and unique_count
+    payload: str  # canonical JSON
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    status: Status
+    identifier: str | None
+    code: str | None = None
+    message: str | None = None
+    param: str | None = None
+
+    def to_wire(self, index: int) -> dict[str, object]:
+        out: dict[str, object] = {"index": index, "identifier": self.identifier,
+                                  "status": self.status}
+        if self.status == "rejected":
+            out["error"] = {"code": self.code, "message": self.message, "param": self.param}
+        return out
+
+
+ACCEPTED_NEW = "accepted"
+DUPLICATE = "duplicate"

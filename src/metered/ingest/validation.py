@@ -1,0 +1,195 @@
+"""Checking one meter event against its meter, synchronously, with Stripe's error codes."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from metered.accounts import Caller
+from metered.billing.customers import CustomerDirectory
+from metered.errors import InvalidRequestError, invalid_param, missing_param
+from metered.ingest.events import MAX_FUTURE_SECONDS, MAX_PAST_SECONDS, ValidatedEvent, dedupe_key
+from metered.metering.meters import MeterRegistry
+from metered.metering.quantity import QuantityError, parse_quantity, to_scaled
+
+MAX_IDENTIFIER = 255
+MAX_PAYLOAD_KEYS = 100
+MAX_PAYLOAD_BYTES = 16_384
+MAX_UNIQUE_VALUE = 256
+_json_encode = msgspec.json.Encoder(order="sorted").encode
+_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T")
+
+
+@dataclass(slots=True)
+class IngestContext:
+    meters: MeterRegistry
+    customers: CustomerDirectory
+    reader: sqlite3.Connection
+
+
+def parse_timestamp(raw: object, now: int, param: str = "timestamp") -> int:
+    if raw is None or raw == "":
+        return now
+    if isinstance(raw, bool):
+        raise invalid_param(param, "timestamp must be a Unix timestamp in seconds.")
+    if isinstance(raw, int):
+        ts = raw
+    elif isinstance(raw, str) and raw.strip().lstrip("-").isdigit() and len(raw) < 20:
+        ts = int(raw)
+    elif isinstance(raw, str) and _ISO_RE.match(raw):
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise invalid_param(param, f"Invalid timestamp: {raw[:64]}.") from exc
+        if parsed.tzinfo is None:
+            raise invalid_param(param, "An ISO 8601 timestamp must carry a time zone.")
+        ts = int(parsed.timestamp())
+    else:
+        raise invalid_param(param, "timestamp must be a Unix timestamp in seconds.")
+    if ts > now + MAX_FUTURE_SECONDS:
+        raise InvalidRequestError(
+            "The timestamp is more than 5 minutes in the future.",
+            code="timestamp_in_future", param=param,
+        )
+    if ts < now - MAX_PAST_SECONDS:
+        raise InvalidRequestError(
+            "The timestamp is more than 35 days in the past.",
+            code="timestamp_too_far_in_past", param=param,
+        )
+    return ts
+
+
+def _payload_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    raise TypeError
+
+
+def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, now: int,
+                   *, default_identifier: str | None = None) -> ValidatedEvent:
+    event_name = raw.get("event_name")
+    if event_name is None or event_name == "":
+        raise missing_param("event_name")
+    if not isinstance(event_name, str) or len(event_name) > 100:
+        raise invalid_param("event_name", "event_name must be a string of at most 100 characters.")
+    meter = ctx.meters.for_event(caller, event_name)
+    if meter is None:
+        if ctx.meters.inactive_with_event(caller, event_name) is not None:
+            raise InvalidRequestError(
+                f"The meter for event_name '{event_name}' is inactive.",
+                code="archived_meter", param="event_name",
+            )
+        raise InvalidRequestError(
+            f"No active meter was found for event_name '{event_name}'.",
+            code="no_meter", param="event_name",
+        )
+
+    identifier = raw.get("identifier")
+    if identifier is None or identifier == "":
+        identifier = default_identifier or uuid.uuid4().hex
+    elif not isinstance(identifier, str) or len(identifier) > MAX_IDENTIFIER:
+        raise invalid_param(
+            "identifier", f"identifier must be a string of at most {MAX_IDENTIFIER} characters."
+        )
+
+    payload = raw.get("payload")
+    if not isinstance(payload, Mapping):
+        if payload is None or payload == "":
+            raise missing_param("payload")
+        raise invalid_param("payload", "payload must be an object.")
+    if len(payload) > MAX_PAYLOAD_KEYS:
+        raise invalid_param("payload", f"payload can have at most {MAX_PAYLOAD_KEYS} keys.")
+
+    customer_id = payload.get(meter.customer_key)
+    if customer_id is None or customer_id == "":
+        raise InvalidRequestError(
+            f"The payload has no '{meter.customer_key}' to map the event to a customer.",
+            code="meter_event_no_customer_defined", param=f"payload[{meter.customer_key}]",
+        )
+    if not isinstance(customer_id, str):
+        raise invalid_param(f"payload[{meter.customer_key}]", "The customer id must be a string.")
+    customer_pk = ctx.customers.lookup(ctx.reader, caller, customer_id)
+    if customer_pk is None:
+        raise InvalidRequestError(
+            f"No such customer: '{customer_id[:100]}'.",
+            code="meter_event_customer_not_found", param=f"payload[{meter.customer_key}]",
+        )
+
+    value: Any
+    scaled = 0
+    raw_value = payload.get(meter.value_key)
+    if meter.formula == "count":
+        value = "" if raw_value is None else raw_value
+    elif raw_value is None or raw_value == "":
+        raise InvalidRequestError(
+            f"The payload has no '{meter.value_key}' value.",
+            code="meter_event_value_not_found", param=f"payload[{meter.value_key}]",
+        )
+    elif meter.formula == "unique_count":
+        try:
+            value = _payload_text(raw_value)
+        except TypeError:
+            raise InvalidRequestError(
+                "A unique_count value must be a string or a number.",
+                code="meter_event_invalid_value", param=f"payload[{meter.value_key}]",
+            ) from None
+        if len(value) > MAX_UNIQUE_VALUE:
+            raise InvalidRequestError(
+                f"A unique_count value can have at most {MAX_UNIQUE_VALUE} characters.",
+                code="meter_event_invalid_value", param=f"payload[{meter.value_key}]",
+            )
+    else:
+        try:
+            value = parse_quantity(raw_value)
+        except QuantityError as exc:
+            code = (
+                "meter_event_value_too_many_digits" if "digits" in str(exc)
+                else "meter_event_invalid_value"
+            )
+            raise InvalidRequestError(
+                f"The value in the event payload {exc}. Received {str(raw_value)[:64]!r}.",
+                code=code, param=f"payload[{meter.value_key}]",
+            ) from None
+        scaled = to_scaled(value)
+
+    dims = ""
+    if meter.dimension_keys:
+        dim_values = []
+        for key in meter.dimension_keys:
+            dim = payload.get(key)
+            if dim is not None:
+                try:
+                    dim = _payload_text(dim)
+                except TypeError:
+                    raise invalid_param(
+                        f"payload[{key}]", "A dimension value must be a string or a number."
+                    ) from None
+                if len(dim) > 200:
+                    raise invalid_param(f"payload[{key}]", "A dimension value is too long.")
+            dim_values.append(dim)
+        dims = _json_encode(dim_values).decode()
+
+    ts = parse_timestamp(raw.get("timestamp"), now)
+    try:
+        payload_json = _json_encode(payload).decode()
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise invalid_param("payload", "payload must hold only JSON values.") from exc
+    if len(payload_json) > MAX_PAYLOAD_BYTES:
+        raise invalid_param("payload", f"payload must be at most {MAX_PAYLOAD_BYTES} bytes.")
+
+    return ValidatedEvent(
+        key=dedupe_key(caller.account_pk, caller.livemode, event_name, identifier),
+        meter=meter, customer_pk=customer_pk, dims=dims, ts=ts, identifier=identifier,
+        value=value, scaled=scaled, payload=payload_json,
+    )

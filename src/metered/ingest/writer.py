@@ -1,0 +1,203 @@
+"""Group commit: one writer thread turns many concurrent requests into one durable transaction.
+
+Requests queue up while the previous transaction fsyncs; the writer then takes all of them (up to
+a bound), applies each in a savepoint, commits once (one fsync) and only then answers each one.
+An answer therefore always means "on disk" (ARCHITECTURE.md, invariant 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from metered.errors import ApiError, MeteredError, ServiceUnavailableError
+from metered.ingest.apply import EventApplier
+from metered.ingest.events import ValidatedEvent
+
+log = logging.getLogger("metered.writer")
+
+MAX_GROUP_EVENTS = 60_000
+MAX_GROUP_REQUESTS = 4_096
+
+
+@dataclass(slots=True)
+class WriteRequest:
+    """One unit of work for the writer: either a function of the connection, or events."""
+
+    run: Callable[[sqlite3.Connection], Any] | None = None
+    events: list[ValidatedEvent] | None = None
+    # Runs in the same transaction, after `run`/`events`, with their outcome (e.g. to store the
+    # response under an Idempotency-Key atomically with the effect).
+    finish: Callable[[sqlite3.Connection, Any], None] | None = None
+    future: asyncio.Future[Any] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    outcome: Any = field(default=None)
+
+    @property
+    def weight(self) -> int:
+        return len(self.events) if self.events is not None else 1
+
+
+class GroupCommitWriter:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.applier = EventApplier(conn)
+        self._queue: queue.SimpleQueue[WriteRequest | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="metered-writer", daemon=True)
+        self._stopping = False
+        self.groups = 0
+        self.last_group_size = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish everything queued, then stop the thread."""
+        self._stopping = True
+        self._queue.put(None)
+        self._thread.join(timeout=60)
+
+    async def submit(self, request: WriteRequest) -> Any:
+        if self._stopping:
+            raise ServiceUnavailableError("The server is shutting down.")
+        loop = asyncio.get_running_loop()
+        request.loop = loop
+        request.future = loop.create_future()
+        self._queue.put(request)
+        return await request.future
+
+    # --- writer thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            weight = first.weight
+            stop_after = False
+            while weight < MAX_GROUP_EVENTS and len(group) < MAX_GROUP_REQUESTS:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop_after = True
+                    break
+                group.append(nxt)
+                weight += nxt.weight
+            self._commit_group(group)
+            if stop_after:
+                return
+
+    def _commit_group(self, group: list[WriteRequest]) -> None:
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            i = 0
+            while i < len(group):
+                if group[i].events is not None:
+                    j = i
+                    while j < len(group) and group[j].events is not None:
+                        j += 1
+                    self._apply_event_requests(group[i:j])
+                    i = j
+                else:
+                    self._apply_one(group[i])
+                    i += 1
+            conn.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001 - every request must get an answer
+            log.exception("group commit failed; %d requests answered with an error", len(group))
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self.applier.rolled_back(conn)
+            error = ApiError("The write could not be made durable; nothing was stored. Retry.")
+            for request in group:
+                self._answer(request, error)
+            return
+        self.applier.committed()
+        self.groups += 1
+        self.last_group_size = len(group)
+        for request in group:
+            self._answer(request, request.outcome)
+
+    def _savepoint(self, requests: list[WriteRequest], body: Callable[[], None]) -> bool:
+        conn = self.conn
+        mark = self.applier.mark()
+        conn.execute("SAVEPOINT req")
+        try:
+            body()
+            for request in requests:
+                if request.finish is not None:
+                    request.finish(conn, request.outcome)
+        except Exception:
+            conn.execute("ROLLBACK TO req")
+            conn.execute("RELEASE req")
+            self.applier.restore(mark)
+            raise
+        conn.execute("RELEASE req")
+        return True
+
+    def _apply_event_requests(self, requests: list[WriteRequest]) -> None:
+        def merged() -> None:
+            events = [e for r in requests for e in r.events or ()]
+            results = self.applier.apply_events(self.conn, events)
+            start = 0
+            for request in requests:
+                n = len(request.events or ())
+                request.outcome = results[start : start + n]
+                start += n
+
+        try:
+            self._savepoint(requests, merged)
+        except Exception:
+            if len(requests) == 1:
+                log.exception("applying a batch of %d events failed", requests[0].weight)
+                requests[0].outcome = ApiError("The batch could not be applied; nothing stored.")
+                return
+            for request in requests:
+                self._apply_event_requests([request])
+
+    def _apply_one(self, request: WriteRequest) -> None:
+        assert request.run is not None
+        run = request.run
+
+        def body() -> None:
+            request.outcome = run(self.conn)
+
+        try:
+            self._savepoint([request], body)
+        except MeteredError as exc:
+            request.outcome = exc
+            if request.finish is not None:
+                try:
+                    request.finish(self.conn, exc)
+                except Exception:
+                    log.exception("storing the outcome of a failed request failed")
+        except Exception as exc:
+            log.exception("a write request failed")
+            request.outcome = ApiError(f"Internal error: {type(exc).__name__}.")
+
+    @staticmethod
+    def _answer(request: WriteRequest, outcome: Any) -> None:
+        future = request.future
+        if future is None:
+            return
+        if request.loop is None:
+            future.set_result(outcome)
+            return
+        request.loop.call_soon_threadsafe(_settle, future, outcome)
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    if not future.done():
+        future.set_result(outcome)
+

@@ -1,0 +1,196 @@
+"""Rollup cells: per (meter, customer, dimension set) at minute, hour and day resolution.
+
+Cells are built from events after dedupe, in the transaction that stores the events, and can be
+rebuilt from the raw events at any time (`rebuild_rollups`); both paths use `CellDeltas`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from metered.metering.quantity import LO_BITS, LO_MASK, join, parse_quantity, split, to_scaled
+
+MINUTE, HOUR, DAY = 0, 1, 2
+LEVEL_MINUTES = {MINUTE: 1, HOUR: 60, DAY: 1440}
+CellKey = tuple[int, int, int, int, int]  # meter_pk, customer_pk, level, bucket (minutes), dims_pk
+
+
+def buckets_of(ts: int) -> tuple[int, int, int]:
+    minute = ts // 60
+    return minute, minute - minute % 60, minute - minute % 1440
+
+
+@dataclass(slots=True)
+class Cell:
+    count: int = 0
+    total: int = 0  # scaled sum
+    max: int | None = None
+    last_ts: int | None = None
+    last_seq: int | None = None
+    last: int | None = None
+
+    def add(self, scaled: int, ts: int, seq: int, track_max: bool, track_last: bool) -> None:
+        self.count += 1
+        self.total += scaled
+        if track_max and (self.max is None or scaled > self.max):
+            self.max = scaled
+        if track_last and (self.last_ts is None or (ts, seq) > (self.last_ts, self.last_seq or 0)):
+            self.last_ts, self.last_seq, self.last = ts, seq, scaled
+
+    def fold(self, other: Cell) -> None:
+        self.count += other.count
+        self.total += other.total
+        if other.max is not None and (self.max is None or other.max > self.max):
+            self.max = other.max
+        if other.last_ts is not None and (
+            self.last_ts is None
+            or (other.last_ts, other.last_seq or 0) > (self.last_ts, self.last_seq or 0)
+        ):
+            self.last_ts, self.last_seq, self.last = other.last_ts, other.last_seq, other.last
+
+
+class CellDeltas:
+    """Accumulates changes to cells for one transaction, then writes them in two statements."""
+
+    def __init__(self) -> None:
+        self.minutes: dict[CellKey, Cell] = {}
+        self.uniques: dict[tuple[int, int, int, int, int, str], int] = {}
+
+    def add_event(self, meter_pk: int, customer_pk: int, dims_pk: int, formula: str, ts: int,
+                  seq: int, scaled: int, unique_value: str | None) -> None:
+        minute, hour, day = buckets_of(ts)
+        key = (meter_pk, customer_pk, MINUTE, minute, dims_pk)
+        cell = self.minutes.get(key)
+        if cell is None:
+            cell = self.minutes[key] = Cell()
+        cell.add(scaled, ts, seq, formula == "max", formula == "last")
+        if unique_value is not None:
+            for level, bucket in ((MINUTE, minute), (HOUR, hour), (DAY, day)):
+                ukey = (meter_pk, customer_pk, level, bucket, dims_pk, unique_value)
+                self.uniques[ukey] = self.uniques.get(ukey, 0) + 1
+
+    def cells(self) -> dict[CellKey, Cell]:
+        """Minute cells plus the hour and day cells they roll up into."""
+        out: dict[CellKey, Cell] = dict(self.minutes)
+        for (meter_pk, customer_pk, _, minute, dims_pk), cell in self.minutes.items():
+            for level, size in ((HOUR, 60), (DAY, 1440)):
+                key = (meter_pk, customer_pk, level, minute - minute % size, dims_pk)
+                parent = out.get(key)
+                if parent is None:
+                    parent = out[key] = Cell()
+                parent.fold(cell)
+        return out
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        if self.minutes:
+            conn.executemany(_UPSERT_CELL, [_cell_row(k, c) for k, c in self.cells().items()])
+        if self.uniques:
+            conn.executemany(_UPSERT_UNIQUE, [(*k, n) for k, n in self.uniques.items()])
+            if any(n < 0 for n in self.uniques.values()):
+                conn.execute("DELETE FROM rollup_uniques WHERE refs <= 0")
+
+
+def _cell_row(key: CellKey, cell: Cell) -> tuple[object, ...]:
+    sum_hi, sum_lo = split(cell.total)
+    max_hi, max_lo = split(cell.max) if cell.max is not None else (None, None)
+    last_hi, last_lo = split(cell.last) if cell.last is not None else (None, None)
+    return (*key, cell.count, sum_hi, sum_lo, max_hi, max_lo, cell.last_ts, cell.last_seq,
+            last_hi, last_lo)
+
+
+_UPSERT_CELL = f"""
+INSERT INTO rollups (meter_pk, customer_pk, level, bucket, dims_pk, count, sum_hi, sum_lo,
+                     max_hi, max_lo, last_ts, last_seq, last_hi, last_lo)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT DO UPDATE SET
+  count = count + excluded.count,
+  sum_hi = sum_hi + excluded.sum_hi + ((sum_lo + excluded.sum_lo) >> {LO_BITS}),
+  sum_lo = (sum_lo + excluded.sum_lo) & {LO_MASK},
+  max_hi = CASE WHEN max_hi IS NULL OR (excluded.max_hi, excluded.max_lo) > (max_hi, max_lo)
+           THEN excluded.max_hi ELSE max_hi END,
+  max_lo = CASE WHEN max_hi IS NULL OR (excluded.max_hi, excluded.max_lo) > (max_hi, max_lo)
+           THEN excluded.max_lo ELSE max_lo END,
+  last_hi = CASE WHEN last_ts IS NULL OR (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)
+            THEN excluded.last_hi ELSE last_hi END,
+  last_lo = CASE WHEN last_ts IS NULL OR (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)
+            THEN excluded.last_lo ELSE last_lo END,
+  last_seq = CASE WHEN last_ts IS NULL OR (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)
+             THEN excluded.last_seq ELSE last_seq END,
+  last_ts = CASE WHEN last_ts IS NULL OR (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)
+            THEN excluded.last_ts ELSE last_ts END
+"""
+
+_UPSERT_UNIQUE = """
+INSERT INTO rollup_uniques (meter_pk, customer_pk, level, bucket, dims_pk, value, refs)
+VALUES (?,?,?,?,?,?,?)
+ON CONFLICT DO UPDATE SET refs = refs + excluded.refs
+"""
+
+
+def retract_event(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, dims_pk: int,
+                  formula: str, ts: int, scaled: int, unique_value: str | None) -> None:
+    """Take one (cancelled) event out of its cells. Max and last are recomputed, not inverted."""
+    deltas = CellDeltas()
+    minute, _, _ = buckets_of(ts)
+    key = (meter_pk, customer_pk, MINUTE, minute, dims_pk)
+    deltas.minutes[key] = Cell(count=-1, total=-scaled)
+    if unique_value is not None:
+        for level, bucket in zip((MINUTE, HOUR, DAY), buckets_of(ts), strict=True):
+            deltas.uniques[(meter_pk, customer_pk, level, bucket, dims_pk, unique_value)] = -1
+    deltas.write(conn)
+    if formula in ("max", "last"):
+        _recompute_extremes(conn, meter_pk, customer_pk, dims_pk, ts)
+    conn.execute(
+        "DELETE FROM rollups WHERE meter_pk=? AND customer_pk=? AND dims_pk=? AND count=0"
+        " AND ((level=0 AND bucket=?) OR (level=1 AND bucket=?) OR (level=2 AND bucket=?))",
+        (meter_pk, customer_pk, dims_pk, *buckets_of(ts)),
+    )
+
+
+def _recompute_extremes(conn: sqlite3.Connection, meter_pk: int, customer_pk: int,
+                        dims_pk: int, ts: int) -> None:
+    minute, hour, day = buckets_of(ts)
+    cell = Cell()
+    rows = conn.execute(
+        "SELECT e.seq, e.ts, e.value FROM meter_events e WHERE e.meter_pk=? AND e.customer_pk=?"
+        " AND e.ts>=? AND e.ts<? AND e.dims_pk=?"
+        " AND NOT EXISTS (SELECT 1 FROM meter_event_adjustments a WHERE a.seq=e.seq)",
+        (meter_pk, customer_pk, minute * 60, minute * 60 + 60, dims_pk),
+    )
+    for seq, event_ts, value in rows:
+        cell.add(to_scaled(parse_quantity(value)), event_ts, seq, True, True)
+    _store_extremes(conn, (meter_pk, customer_pk, MINUTE, minute, dims_pk), cell)
+    for level, bucket, child_level, size in ((HOUR, hour, MINUTE, 60), (DAY, day, HOUR, 1440)):
+        parent = Cell()
+        for child in _cells_in(conn, meter_pk, customer_pk, child_level, bucket, bucket + size,
+                               dims_pk):
+            parent.fold(child)
+        _store_extremes(conn, (meter_pk, customer_pk, level, bucket, dims_pk), parent)
+
+
+def _cells_in(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, level: int, lo: int,
+              hi: int, dims_pk: int) -> Iterable[Cell]:
+    for row in conn.execute(
+        "SELECT count, max_hi, max_lo, last_ts, last_seq, last_hi, last_lo FROM rollups"
+        " WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket>=? AND bucket<? AND dims_pk=?"
+        " AND count > 0",
+        (meter_pk, customer_pk, level, lo, hi, dims_pk),
+    ):
+        yield Cell(
+            count=row[0],
+            max=join(row[1], row[2]) if row[1] is not None else None,
+            last_ts=row[3], last_seq=row[4],
+            last=join(row[5], row[6]) if row[5] is not None else None,
+        )
+
+
+def _store_extremes(conn: sqlite3.Connection, key: CellKey, cell: Cell) -> None:
+    max_hi, max_lo = split(cell.max) if cell.max is not None else (None, None)
+    last_hi, last_lo = split(cell.last) if cell.last is not None else (None, None)
+    conn.execute(
+        "UPDATE rollups SET max_hi=?, max_lo=?, last_ts=?, last_seq=?, last_hi=?, last_lo=?"
+        " WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket=? AND dims_pk=?",
+        (max_hi, max_lo, cell.last_ts, cell.last_seq, last_hi, last_lo, *key),
+    )

@@ -1,0 +1,252 @@
+"""Event summaries: the aggregated value of a meter over a time range, read from rollups.
+
+A range [start, end) in minutes is cut into the fewest whole day, hour and minute cells, so that a
+month for one customer reads about 31 cells per dimension set, summed by SQLite in C.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from metered.metering.meters import Meter
+from metered.metering.quantity import from_scaled, join
+from metered.metering.rollups import DAY, HOUR, LEVEL_MINUTES, MINUTE
+
+WINDOW_LEVEL = {"hour": HOUR, "day": DAY}
+Range = tuple[int, int, int]  # level, first bucket, end bucket (minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryQuery:
+    meter: Meter
+    customer_pk: int | None
+    start: int  # seconds, minute-aligned
+    end: int
+    window: str | None = None  # None, "hour" or "day"
+    group_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    start: int
+    end: int
+    dimensions: dict[str, str | None] | None
+    value: Decimal | int
+
+    def summary_id(self, meter: Meter, customer_id: str | None) -> str:
+        material = f"{meter.id}|{customer_id}|{self.start}|{self.end}|{self.dimensions}"
+        return "mtrsum_" + hashlib.blake2b(material.encode(), digest_size=12).hexdigest()
+
+
+def decompose(lo: int, hi: int, top: int = DAY) -> list[Range]:
+    """Cover [lo, hi) minutes with whole cells, coarsest first where they fit."""
+    parts: list[Range] = []
+
+    def cover(lo: int, hi: int, level: int) -> None:
+        if lo >= hi:
+            return
+        if level == MINUTE:
+            parts.append((MINUTE, lo, hi))
+            return
+        size = LEVEL_MINUTES[level]
+        first = -(-lo // size) * size
+        last = hi // size * size
+        if first >= last:
+            cover(lo, hi, level - 1)
+            return
+        cover(lo, first, level - 1)
+        parts.append((level, first, last))
+        cover(last, hi, level - 1)
+
+    cover(lo, hi, top)
+    return parts
+
+
+class _Acc:
+    """Accumulates one group in one window, for the meter's formula."""
+
+    __slots__ = ("count", "total", "max", "last_key", "last", "uniques")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0
+        self.max: int | None = None
+        self.last_key: tuple[int, int] | None = None
+        self.last: int | None = None
+        self.uniques: set[str] = set()
+
+    def value(self, formula: str) -> Decimal | int:
+        if formula == "count":
+            return self.count
+        if formula == "sum":
+            return from_scaled(self.total)
+        if formula == "max":
+            return from_scaled(self.max or 0)
+        if formula == "last":
+            return from_scaled(self.last or 0)
+        return len(self.uniques)
+
+
+def _range_sql(table: str, columns: str, q: SummaryQuery, ranges: list[Range]
+               ) -> tuple[str, list[object]]:
+    selects = []
+    args: list[object] = []
+    for level, lo, hi in ranges:
+        where = "meter_pk=? AND level=? AND bucket>=? AND bucket<?"
+        part_args: list[object] = [q.meter.pk, level, lo, hi]
+        if q.customer_pk is not None:
+            where = "meter_pk=? AND customer_pk=? AND level=? AND bucket>=? AND bucket<?"
+            part_args.insert(1, q.customer_pk)
+        selects.append(f"SELECT {columns} FROM {table} WHERE {where}")
+        args.extend(part_args)
+    return " UNION ALL ".join(selects), args
+
+
+def _windows(q: SummaryQuery) -> list[tuple[int, int]]:
+    if q.window is None:
+        return [(q.start, q.end)]
+    size = LEVEL_MINUTES[WINDOW_LEVEL[q.window]] * 60
+    return [(t, t + size) for t in range(q.start, q.end, size)]
+
+
+def _ranges(q: SummaryQuery) -> list[Range]:
+    lo, hi = q.start // 60, q.end // 60
+    if q.window is None:
+        return decompose(lo, hi)
+    level = WINDOW_LEVEL[q.window]
+    return [(level, lo, hi)]
+
+
+def _window_of(q: SummaryQuery, bucket_minutes: int) -> int:
+    if q.window is None:
+        return q.start
+    size = LEVEL_MINUTES[WINDOW_LEVEL[q.window]]
+    return (bucket_minutes - bucket_minutes % size) * 60
+
+
+def _rows(conn: sqlite3.Connection, q: SummaryQuery) -> Iterator[tuple[int, int, _Acc]]:
+    """(window start, dims_pk, accumulator) for every cell group the query touches."""
+    ranges = _ranges(q)
+    formula = q.meter.formula
+    bucket_expr = "bucket" if q.window is not None else "0"
+    if formula == "unique_count":
+        inner, args = _range_sql(
+            "rollup_uniques", f"{bucket_expr} AS b, dims_pk, value", q, ranges
+        )
+        accs: dict[tuple[int, int], _Acc] = {}
+        for b, dims_pk, value in conn.execute(f"SELECT DISTINCT b, dims_pk, value FROM ({inner})",
+                                              args):
+            key = (_window_of(q, b), dims_pk)
+            acc = accs.get(key) or accs.setdefault(key, _Acc())
+            acc.uniques.add(value)
+        for (window, dims_pk), acc in accs.items():
+            yield window, dims_pk, acc
+        return
+    if formula in ("sum", "count"):
+        inner, args = _range_sql(
+            "rollups", f"{bucket_expr} AS b, dims_pk, count, sum_hi, sum_lo", q, ranges
+        )
+        group = "b, dims_pk" if q.window is not None else "dims_pk"
+        sql = (f"SELECT b, dims_pk, SUM(count), SUM(sum_hi), SUM(sum_lo) FROM ({inner})"
+               f" GROUP BY {group}")
+        try:
+            rows = conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:  # SUM() overflowed int64: add in Python instead
+            if "overflow" not in str(exc):
+                raise
+            rows = _python_sums(conn, inner, args)
+        for b, dims_pk, count, hi, lo in rows:
+            acc = _Acc()
+            acc.count, acc.total = int(count), join(int(hi), 0) + int(lo)
+            yield _window_of(q, b), dims_pk, acc
+        return
+    inner, args = _range_sql(
+        "rollups",
+        f"{bucket_expr} AS b, dims_pk, count, max_hi, max_lo, last_ts, last_seq, last_hi, last_lo",
+        q, ranges,
+    )
+    accs = {}
+    for b, dims_pk, count, max_hi, max_lo, last_ts, last_seq, last_hi, last_lo in conn.execute(
+        inner, args
+    ):
+        key = (_window_of(q, b), dims_pk)
+        acc = accs.get(key) or accs.setdefault(key, _Acc())
+        acc.count += count
+        if max_hi is not None:
+            candidate = join(max_hi, max_lo)
+            if acc.max is None or candidate > acc.max:
+                acc.max = candidate
+        if last_ts is not None and (acc.last_key is None or (last_ts, last_seq) > acc.last_key):
+            acc.last_key, acc.last = (last_ts, last_seq), join(last_hi, last_lo)
+    for (window, dims_pk), acc in accs.items():
+        yield window, dims_pk, acc
+
+
+def _python_sums(conn: sqlite3.Connection, inner: str, args: list[object]
+                 ) -> list[tuple[int, int, int, int, int]]:
+    totals: dict[tuple[int, int], list[int]] = {}
+    for b, dims_pk, count, hi, lo in conn.execute(inner, args):
+        entry = totals.setdefault((b, dims_pk), [0, 0, 0])
+        entry[0] += count
+        entry[1] += hi
+        entry[2] += lo
+    return [(b, d, c, h, lo) for (b, d), (c, h, lo) in totals.items()]
+
+
+def _merge(into: _Acc, acc: _Acc) -> None:
+    into.count += acc.count
+    into.total += acc.total
+    if acc.max is not None and (into.max is None or acc.max > into.max):
+        into.max = acc.max
+    if acc.last_key is not None and (into.last_key is None or acc.last_key > into.last_key):
+        into.last_key, into.last = acc.last_key, acc.last
+    into.uniques |= acc.uniques
+
+
+def _dimension_values(conn: sqlite3.Connection, meter: Meter, dims_pks: set[int]
+                      ) -> dict[int, dict[str, str | None]]:
+    empty = dict.fromkeys(meter.dimension_keys)
+    out: dict[int, dict[str, str | None]] = {0: empty}
+    pks = [pk for pk in dims_pks if pk]
+    for start in range(0, len(pks), 500):
+        chunk = pks[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for pk, dims in conn.execute(
+            f"SELECT dims_pk, dims FROM dimension_sets WHERE dims_pk IN ({marks})", chunk
+        ):
+            out[pk] = dict(zip(meter.dimension_keys, json.loads(dims), strict=True))
+    return out
+
+
+def summarize(conn: sqlite3.Connection, q: SummaryQuery) -> list[Summary]:
+    """Summaries ordered by window start, then by group; empty windows are kept when ungrouped."""
+    window_size = q.end - q.start if q.window is None else (
+        LEVEL_MINUTES[WINDOW_LEVEL[q.window]] * 60
+    )
+    rows = list(_rows(conn, q))
+    groups: dict[tuple[int, str], tuple[dict[str, str | None] | None, _Acc]] = {}
+    if q.group_by:
+        names = _dimension_values(conn, q.meter, {dims_pk for _, dims_pk, _ in rows})
+    for window, dims_pk, acc in rows:
+        if q.group_by:
+            dims = {k: names[dims_pk].get(k) for k in q.group_by}
+            label = json.dumps(dims, sort_keys=True)
+        else:
+            dims, label = None, ""
+        entry = groups.get((window, label))
+        if entry is None:
+            entry = groups[(window, label)] = (dims, _Acc())
+        _merge(entry[1], acc)
+    if not q.group_by:
+        for start, _ in _windows(q):
+            groups.setdefault((start, ""), (None, _Acc()))
+    formula = q.meter.formula
+    return [
+        Summary(start=start, end=start + window_size, dimensions=dims, value=acc.value(formula))
+        for (start, _), (dims, acc) in sorted(groups.items(), key=lambda item: item[0])
+    ]

@@ -1,0 +1,102 @@
+"""The embedded SQLite database: one file, WAL, fsync on every commit.
+
+`synchronous=FULL` in WAL mode makes each COMMIT fsync the WAL, so a committed transaction
+survives power loss. Group commit (see ingest.writer) amortises that fsync over many requests.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from metered.store.schema import SCHEMA_VERSION, metadata
+
+DEFAULT_CACHE_MB = 512
+
+
+def _ddl() -> list[str]:
+    dialect = sqlite_dialect.dialect()
+    statements: list[str] = []
+    for table in metadata.sorted_tables:
+        ddl = str(CreateTable(table, if_not_exists=True).compile(dialect=dialect))
+        statements.append(ddl)
+        for index in table.indexes:
+            statements.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
+    return statements
+
+
+def connect(path: Path, *, cache_mb: int = DEFAULT_CACHE_MB, readonly: bool = False
+            ) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, timeout=30.0,
+        cached_statements=256,
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA wal_autocheckpoint=10000")
+    if readonly:
+        conn.execute("PRAGMA query_only=1")
+    return conn
+
+
+class Database:
+    """Owns the file and hands out connections: one writer, and a reader per thread."""
+
+    def __init__(self, path: Path, *, cache_mb: int = DEFAULT_CACHE_MB):
+        self.path = path
+        self.cache_mb = cache_mb
+        self._local = threading.local()
+        self._all_readers: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def create_schema(self) -> None:
+        conn = connect(self.path, cache_mb=16)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has schema version {version}; this metered knows {SCHEMA_VERSION}"
+                )
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _ddl():
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def writer_connection(self) -> sqlite3.Connection:
+        return connect(self.path, cache_mb=self.cache_mb)
+
+    def reader(self) -> sqlite3.Connection:
+        """A read-only connection owned by the calling thread."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, cache_mb=max(16, self.cache_mb // 4), readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._all_readers.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all_readers:
+                conn.close()
+            self._all_readers.clear()
+        self._local = threading.local()
+
+
+def open_database(data_dir: Path, *, cache_mb: int = DEFAULT_CACHE_MB) -> Database:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    db = Database(data_dir / "metered.sqlite3", cache_mb=cache_mb)
+    db.create_schema()
+    return db

@@ -1,0 +1,185 @@
+"""Every table, declared once with SQLAlchemy Core (the same schema serves SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+SCHEMA_VERSION = 1
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("name", Text),
+    Column("created", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_hash", LargeBinary, primary_key=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("last4", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("email", Text),
+    Column("name", Text),
+    Column("description", Text),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("created", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Index("customers_by_account", "account_pk", "livemode", "pk"),
+)
+
+meters = Table(
+    "meters",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("event_name", Text, nullable=False),
+    Column("formula", Text, nullable=False),
+    Column("customer_key", Text, nullable=False),
+    Column("value_key", Text, nullable=False),
+    Column("dimension_keys", Text, nullable=False, default="[]"),
+    Column("event_time_window", Text),
+    Column("status", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("deactivated_at", BigInteger),
+    Index("meters_by_account", "account_pk", "livemode", "pk"),
+)
+
+dimension_sets = Table(
+    "dimension_sets",
+    metadata,
+    Column("dims_pk", Integer, primary_key=True),
+    Column("meter_pk", Integer, nullable=False),
+    Column("dims", Text, nullable=False),
+    UniqueConstraint("meter_pk", "dims"),
+)
+
+# Raw events: immutable, in ingestion order (seq). Every rollup can be rebuilt from them.
+meter_events = Table(
+    "meter_events",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("meter_pk", Integer, nullable=False),
+    Column("customer_pk", Integer, nullable=False),
+    Column("dims_pk", Integer, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("identifier", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("ingested_ms", BigInteger, nullable=False),
+    Index("meter_events_by_cell", "meter_pk", "customer_pk", "ts"),
+)
+
+# The dedupe set: 16-byte digest of (account, livemode, event_name, identifier) -> event seq.
+seen_ids = Table(
+    "seen_ids",
+    metadata,
+    Column("key", LargeBinary, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+meter_event_adjustments = Table(
+    "meter_event_adjustments",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("event_name", Text, nullable=False),
+    Column("identifier", Text, nullable=False),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# Minute, hour and day cells per (meter, customer, dimension set), built after dedupe.
+# Sums are exact: value * 10**12 split as hi * 2**40 + lo, so SQL can add them in C.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("meter_pk", Integer, primary_key=True),
+    Column("customer_pk", Integer, primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("dims_pk", Integer, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("sum_hi", BigInteger, nullable=False),
+    Column("sum_lo", BigInteger, nullable=False),
+    Column("max_hi", BigInteger),
+    Column("max_lo", BigInteger),
+    Column("last_ts", BigInteger),
+    Column("last_seq", BigInteger),
+    Column("last_hi", BigInteger),
+    Column("last_lo", BigInteger),
+    sqlite_with_rowid=False,
+)
+
+rollup_uniques = Table(
+    "rollup_uniques",
+    metadata,
+    Column("meter_pk", Integer, primary_key=True),
+    Column("customer_pk", Integer, primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("dims_pk", Integer, primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("refs", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_pk", Integer, primary_key=True),
+    Column("livemode", Boolean, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("fingerprint", LargeBinary, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+meter_event_sessions = Table(
+    "meter_event_sessions",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("id", Text, nullable=False),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
