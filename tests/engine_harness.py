@@ -1,0 +1,78 @@
+"""An in-process engine for property tests: the real writer, store and validation, no HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from metered.accounts import Caller, create_account
+from metered.billing.customers import CustomerChanges, create_customer
+from metered.clock import now_seconds
+from metered.engine import Engine
+from metered.errors import MeteredError
+from metered.ingest.events import EventResult
+from metered.ingest.validation import validate_event
+from metered.ingest.writer import WriteRequest
+from metered.metering.meters import Meter, MeterSpec, create_meter
+
+
+class Harness:
+    def __init__(self, data_dir: Path):
+        self.engine = Engine.open(data_dir, cache_mb=16)
+        self.engine.start()
+        self.loop = asyncio.new_event_loop()
+        self.caller = Caller(self.run(lambda c: create_account(c, "test")), False)
+
+    def close(self) -> None:
+        self.engine.stop()
+        self.loop.close()
+
+    def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        outcome = self.loop.run_until_complete(self.engine.writer.submit(WriteRequest(run=fn)))
+        if isinstance(outcome, MeteredError):
+            raise outcome
+        return outcome
+
+    def customer(self) -> int:
+        customer = self.run(lambda c: create_customer(c, self.caller, CustomerChanges()))
+        self.engine.customers.remember(customer)
+        return customer
+
+    def meter(self, formula: str, dimension_keys: tuple[str, ...] = ()) -> Meter:
+        spec = MeterSpec(display_name="m", event_name=f"ev_{formula}", formula=formula,
+                         dimension_keys=dimension_keys)
+        meter = self.run(lambda c: create_meter(c, self.caller, spec))
+        self.engine.meters.remember(meter)
+        return meter
+
+    def submit_all(self, ops: list[tuple[str, Any]]) -> list[Any]:
+        """Submit every op at once (so the writer groups them), in order; return outcomes."""
+        from metered.ingest.adjustments import cancel_event
+
+        ctx = self.engine.ingest_context()
+        now = now_seconds()
+
+        async def go() -> list[Any]:
+            futures = []
+            for kind, arg in ops:
+                if kind == "batch":
+                    events = [validate_event(raw, self.caller, ctx, now) for raw in arg]
+                    req = WriteRequest(events=events)
+                else:
+                    event_name, identifier = arg
+                    req = WriteRequest(
+                        run=lambda c, e=event_name, i=identifier: cancel_event(
+                            c, self.caller, e, i
+                        )
+                    )
+                futures.append(self.engine.writer.submit(req))
+            return list(await asyncio.gather(*futures))
+
+        return self.loop.run_until_complete(go())
+
+
+def statuses(outcome: list[EventResult]) -> list[str]:
+    return [r.status for r in outcome]
