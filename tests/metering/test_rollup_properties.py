@@ -13,10 +13,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine_harness import Harness, statuses
 from metered.clock import now_seconds
 from metered.metering.rollups import rebuild_rollups
 from metered.metering.summaries import SummaryQuery, summarize
+
+from engine_harness import Harness, statuses
 
 NUMERIC_VALUES = ["0", "1", "2.5", "0.000000000001", "123456789012345", "7", "0.1", "0.2"]
 UNIQUE_VALUES = ["u1", "u2", "u3", "u4"]

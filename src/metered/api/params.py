@@ -114,10 +114,10 @@ class Params:
             if required:
                 raise missing_param(self.name(key))
             return None
-        if isinstance(value, bool) or isinstance(value, int | float):
+        if isinstance(value, bool | int | float):
             value = str(value).lower() if isinstance(value, bool) else str(value)
         if not isinstance(value, str):
-            raise invalid_param(self.name(key), f"Invalid string: {self.name(key)} must be a string.")
+            raise invalid_param(self.name(key), f"Invalid string: {self.name(key)} must be text.")
         if required and value == "":
             raise invalid_param(self.name(key), f"{self.name(key)} must not be empty.")
         if len(value) > max_length:

@@ -7,15 +7,15 @@ keys, and adds them to the rollups. Nothing here commits; the writer does, once 
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Sequence
 
 from metered.clock import now_ms
 from metered.ingest.events import DEDUPE_DAYS, EventResult, ValidatedEvent
-from metered.metering.quantity import format_quantity
 from metered.metering.rollups import CellDeltas
 
-_IN_CHUNK = 500
+_CLAIM_CHUNK = 500  # rows per multi-row INSERT (3 parameters each)
 ACCEPTED = EventResult("accepted", None)
 
 
@@ -67,51 +67,64 @@ class EventApplier:
     def apply_events(self, conn: sqlite3.Connection, events: Sequence[ValidatedEvent]
                      ) -> list[EventResult]:
         results: list[EventResult] = [ACCEPTED] * len(events)
-        already = _existing_keys(conn, [e.key for e in events])
-        batch_keys: set[bytes] = set()
-        raw_rows = []
-        seen_rows = []
-        deltas = CellDeltas()
         ingested = now_ms()
         expires = ingested // 1000 + DEDUPE_DAYS * 86_400 + 86_400
+        # Claim every key first: the seen-set insert tells which events are new (exactly once).
+        batch_keys: set[bytes] = set()
+        candidates: list[tuple[int, int]] = []  # (index in events, seq)
+        seen_rows: list[tuple[bytes, int, int]] = []
         seq = self.next_seq
         for i, event in enumerate(events):
-            key = event.key
-            if key in already or key in batch_keys:
+            if event.key in batch_keys:
                 results[i] = EventResult("duplicate", event.identifier)
                 continue
-            batch_keys.add(key)
+            batch_keys.add(event.key)
+            candidates.append((i, seq))
+            seen_rows.append((event.key, seq, expires))
+            seq += 1
+        self.next_seq = seq
+        fresh = _claim_keys(conn, seen_rows)
+        raw_rows = []
+        deltas = CellDeltas()
+        for i, event_seq in candidates:
+            event = events[i]
+            if event.key not in fresh:
+                results[i] = EventResult("duplicate", event.identifier)
+                continue
             meter = event.meter
             dims_pk = self.dims_pk(conn, meter.pk, event.dims) if event.dims else 0
-            value = event.value
-            text = format_quantity(value) if not isinstance(value, str) else value
-            raw_rows.append((seq, meter.pk, event.customer_pk, dims_pk, event.ts,
-                             event.identifier, text, event.payload, ingested))
-            seen_rows.append((key, seq, expires))
-            deltas.add_event(meter.pk, event.customer_pk, dims_pk, meter.formula, event.ts, seq,
-                             event.scaled, value if meter.formula == "unique_count" else None)
-            seq += 1
+            raw_rows.append((event_seq, meter.pk, event.customer_pk, dims_pk, event.ts,
+                             event.identifier, event.value, event.payload, ingested))
+            deltas.add_event(meter.pk, event.customer_pk, dims_pk, meter.formula, event.ts,
+                             event_seq, event.scaled,
+                             event.value if meter.formula == "unique_count" else None)
         if raw_rows:
             conn.executemany(
                 "INSERT INTO meter_events (seq, meter_pk, customer_pk, dims_pk, ts, identifier,"
                 " value, payload, ingested_ms) VALUES (?,?,?,?,?,?,?,?,?)",
                 raw_rows,
             )
-            conn.executemany("INSERT INTO seen_ids (key, seq, expires) VALUES (?,?,?)", seen_rows)
             deltas.write(conn)
-        self.next_seq = seq
         return [
             r if r is not ACCEPTED else EventResult("accepted", events[i].identifier)
             for i, r in enumerate(results)
         ]
 
 
-def _existing_keys(conn: sqlite3.Connection, keys: list[bytes]) -> set[bytes]:
-    found: set[bytes] = set()
-    for start in range(0, len(keys), _IN_CHUNK):
-        chunk = keys[start : start + _IN_CHUNK]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            row[0] for row in conn.execute(f"SELECT key FROM seen_ids WHERE key IN ({marks})", chunk)
-        )
-    return found
+def _claim_keys(conn: sqlite3.Connection, rows: list[tuple[bytes, int, int]]) -> set[bytes]:
+    """Insert dedupe keys; return those that were not already there."""
+    fresh: set[bytes] = set()
+    for start in range(0, len(rows), _CLAIM_CHUNK):
+        chunk = rows[start : start + _CLAIM_CHUNK]
+        flat = [value for row in chunk for value in row]
+        fresh.update(row[0] for row in conn.execute(_claim_sql(len(chunk)), flat))
+    return fresh
+
+
+@functools.cache
+def _claim_sql(n: int) -> str:
+    values = ",".join(["(?,?,?)"] * n)
+    return (
+        f"INSERT INTO seen_ids (key, seq, expires) VALUES {values}"
+        " ON CONFLICT DO NOTHING RETURNING key"
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Literal
 
 from metered.metering.meters import Meter
@@ -30,7 +29,7 @@ class ValidatedEvent:
     dims: str  # canonical JSON of the meter's dimension values, "" when it declares none
     ts: int
     identifier: str
-    value: Decimal | str  # Decimal for numeric formulas, the raw string for unique_count
+    value: str  # canonical decimal text for numeric formulas; the raw text for unique_count
     scaled: int  # value * 10**12 for numeric formulas, 0 for count and unique_count
     payload: str  # canonical JSON
 

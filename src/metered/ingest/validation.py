@@ -17,13 +17,13 @@ from metered.billing.customers import CustomerDirectory
 from metered.errors import InvalidRequestError, invalid_param, missing_param
 from metered.ingest.events import MAX_FUTURE_SECONDS, MAX_PAST_SECONDS, ValidatedEvent, dedupe_key
 from metered.metering.meters import MeterRegistry
-from metered.metering.quantity import QuantityError, parse_quantity, to_scaled
+from metered.metering.quantity import QuantityError, parse_scaled
 
 MAX_IDENTIFIER = 255
 MAX_PAYLOAD_KEYS = 100
 MAX_PAYLOAD_BYTES = 16_384
 MAX_UNIQUE_VALUE = 256
-_json_encode = msgspec.json.Encoder(order="sorted").encode
+_json_encode = msgspec.json.Encoder().encode
 _ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 
 
@@ -126,11 +126,11 @@ def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, n
             code="meter_event_customer_not_found", param=f"payload[{meter.customer_key}]",
         )
 
-    value: Any
+    value: str
     scaled = 0
     raw_value = payload.get(meter.value_key)
     if meter.formula == "count":
-        value = "" if raw_value is None else raw_value
+        value = "" if raw_value is None else str(raw_value)[:MAX_UNIQUE_VALUE]
     elif raw_value is None or raw_value == "":
         raise InvalidRequestError(
             f"The payload has no '{meter.value_key}' value.",
@@ -151,7 +151,7 @@ def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, n
             )
     else:
         try:
-            value = parse_quantity(raw_value)
+            value, scaled = parse_scaled(raw_value)
         except QuantityError as exc:
             code = (
                 "meter_event_value_too_many_digits" if "digits" in str(exc)
@@ -161,7 +161,6 @@ def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, n
                 f"The value in the event payload {exc}. Received {str(raw_value)[:64]!r}.",
                 code=code, param=f"payload[{meter.value_key}]",
             ) from None
-        scaled = to_scaled(value)
 
     dims = ""
     if meter.dimension_keys:

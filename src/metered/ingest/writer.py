@@ -8,6 +8,7 @@ An answer therefore always means "on disk" (ARCHITECTURE.md, invariant 1).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -112,12 +113,10 @@ class GroupCommitWriter:
                     self._apply_one(group[i])
                     i += 1
             conn.execute("COMMIT")
-        except BaseException as exc:  # noqa: BLE001 - every request must get an answer
+        except BaseException:  # noqa: BLE001 - every request must get an answer
             log.exception("group commit failed; %d requests answered with an error", len(group))
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
             self.applier.rolled_back(conn)
             error = ApiError("The write could not be made durable; nothing was stored. Retry.")
             for request in group:

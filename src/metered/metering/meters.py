@@ -129,8 +129,9 @@ def create_meter(conn: sqlite3.Connection, caller: Caller, spec: MeterSpec) -> M
         )
     now = now_seconds()
     meter_id = new_id("mtr")
+    columns = _COLUMNS.replace("pk, ", "", 1)
     cur = conn.execute(
-        f"INSERT INTO meters ({_COLUMNS.replace('pk, ', '', 1)}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        f"INSERT INTO meters ({columns}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (meter_id, caller.account_pk, caller.livemode, spec.display_name, spec.event_name,
          spec.formula, spec.customer_key, spec.value_key, json.dumps(list(spec.dimension_keys)),
          spec.event_time_window, "active", now, now, None),

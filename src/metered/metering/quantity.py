@@ -49,6 +49,19 @@ def parse_quantity(raw: object) -> Decimal:
     return value.normalize() if value != 0 else Decimal(0)
 
 
+def parse_scaled(raw: object) -> tuple[str, int]:
+    """(canonical text, value * 10**12) of a meter event value; plain integers skip Decimal."""
+    if type(raw) is str and 0 < len(raw) <= MAX_SIGNIFICANT_DIGITS and raw.isdigit() and (
+        raw.isascii()
+    ):
+        digits = raw.lstrip("0") or "0"
+        return digits, int(digits) * SCALE
+    if type(raw) is int and 0 <= raw < 10**MAX_SIGNIFICANT_DIGITS:
+        return str(raw), raw * SCALE
+    value = parse_quantity(raw)
+    return format_quantity(value), to_scaled(value)
+
+
 def to_scaled(value: Decimal) -> int:
     return int(value * _SCALE_DECIMAL)
 

@@ -1,4 +1,4 @@
-"""Every table, declared once with SQLAlchemy Core (the same schema serves SQLite and PostgreSQL)."""
+"""Every table, declared once with SQLAlchemy Core: one schema for SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
