@@ -118,41 +118,6 @@ ON CONFLICT DO UPDATE SET
   last_ts = CASE WHEN {_NEWER} THEN excluded.last_ts ELSE last_ts END
 """
 
-_UPSERT_UNIQUE, [(*k, n) for k, n in self.uniques.items()])
-            if any(n < 0 for n in self.uniques.values()):
-                conn.execute("DELETE FROM rollup_uniques WHERE refs <= 0")
-
-
-def _cell_row(key: CellKey, cell: Cell) -> tuple[object, ...]:
-    sum_hi, sum_lo = split(cell.total)
-    max_hi, max_lo = split(cell.max) if cell.max is not None else (None, None)
-    last_hi, last_lo = split(cell.last) if cell.last is not None else (None, None)
-    return (*key, cell.count, sum_hi, sum_lo, max_hi, max_lo, cell.last_ts, cell.last_seq,
-            last_hi, last_lo)
-
-
-_UPSERT_CELL = f"""
-INSERT INTO rollups (meter_pk, customer_pk, level, bucket, dims_pk, count, sum_hi, sum_lo,
-                     max_hi, max_lo, last_ts, last_seq, last_hi, last_lo)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-ON CONFLICT DO UPDATE SET
-  count = count + excluded.count,
-  sum_hi = sum_hi + excluded.sum_hi + ((sum_lo + excluded.sum_lo) >> {LO_BITS}),
-  sum_lo = (sum_lo + excluded.sum_lo) & {LO_MASK},
-  max_hi = CASE WHEN max_hi IS NULL OR (excluded.max_hi, excluded.max_lo) > (max_hi, max_lo)
-           THEN excluded.max_hi ELSE max_hi END,
-  max_lo = CASE WHEN max_hi IS NULL OR (excluded.max_hi, excluded.max_lo) > (max_hi, max_lo)
-           THEN excluded.max_lo ELSE max_lo END,
-  last_hi = CASE WHEN last_ts IS NULL OR (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)
-            THEN excluded.last_hi ELSE last_hi END,
-  last_lo = CASE WHEN last_ts IS NULL OR (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)
-            THEN excluded.last_lo ELSE last_lo END,
-  last_seq = CASE WHEN last_ts IS NULL OR (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)
-             THEN excluded.last_seq ELSE last_seq END,
-  last_ts = CASE WHEN last_ts IS NULL OR (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)
-            THEN excluded.last_ts ELSE last_ts END
-"""
-
 _UPSERT_UNIQUE = """
 INSERT INTO rollup_uniques (meter_pk, customer_pk, level, bucket, dims_pk, value, refs)
 VALUES (?,?,?,?,?,?,?)
