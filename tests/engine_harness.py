@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from metered.accounts import Caller, create_account
-from metered.billing.customers import CustomerChanges, create_customer
+from metered.billing.customers import Customer, CustomerChanges, create_customer
 from metered.clock import now_seconds
 from metered.engine import Engine
 from metered.errors import MeteredError
@@ -36,7 +36,7 @@ class Harness:
             raise outcome
         return outcome
 
-    def customer(self) -> int:
+    def customer(self) -> Customer:
         customer = self.run(lambda c: create_customer(c, self.caller, CustomerChanges()))
         self.engine.customers.remember(customer)
         return customer

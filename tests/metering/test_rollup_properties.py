@@ -108,8 +108,7 @@ def test_summaries_equal_recomputation(scenario: tuple[str, list[tuple[str, Any]
 def check_scenario(h: Harness, formula: str, ops: list[tuple[str, Any]],
                    sub: tuple[int, int]) -> None:
     customers = [h.customer(), h.customer()]
-    customer_ids = [h.engine.reader().execute(
-        "SELECT id FROM customers WHERE pk=?", (pk.pk,)).fetchone()[0] for pk in customers]
+    customer_ids = [c.id for c in customers]
     meter = h.meter(formula, ("model",))
     base = (now_seconds() - 3 * DAY) // DAY * DAY + DAY  # start of a day, within 35 days
 

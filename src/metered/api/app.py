@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import sqlite3
@@ -22,6 +23,7 @@ from metered.errors import (
 )
 from metered.ids import random_token
 from metered.ingest.events import EventResult, ValidatedEvent
+from metered.ingest.retention import run_retention
 from metered.ingest.writer import WriteRequest
 
 log = logging.getLogger("metered.api")
@@ -44,6 +46,7 @@ class App:
         self.in_flight = idempotency.InFlight()
         self._keys: dict[bytes, Caller] = {}
         self.sessions: dict[bytes, tuple[Caller, int]] = {}
+        self._retention: asyncio.Task[None] | None = None
         from metered.api.routes import register_all  # noqa: PLC0415 - routes import App
 
         register_all(self)
@@ -63,8 +66,11 @@ class App:
             if message["type"] == "lifespan.startup":
                 if self.manage_engine:
                     self.engine.start()
+                self._retention = asyncio.create_task(run_retention(self.engine.writer))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._retention is not None:
+                    self._retention.cancel()
                 if self.manage_engine:
                     self.engine.stop()
                 await send({"type": "lifespan.shutdown.complete"})
