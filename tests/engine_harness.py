@@ -65,7 +65,7 @@ class Harness:
                     event_name, identifier = arg
                     req = WriteRequest(
                         run=lambda c, e=event_name, i=identifier: cancel_event(
-                            c, self.caller, e, i
+                            c, self.engine.writer.applier, self.caller, e, i
                         )
                     )
                 futures.append(self.engine.writer.submit(req))

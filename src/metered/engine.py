@@ -13,12 +13,14 @@ from metered.ingest.validation import IngestContext
 from metered.ingest.writer import GroupCommitWriter
 from metered.metering.meters import MeterRegistry, load_all_meters
 from metered.store import Database, open_database
+from metered.store.database import Checkpointer
 
 
 class Engine:
     def __init__(self, db: Database):
         self.db = db
         self.writer = GroupCommitWriter(db.writer_connection())
+        self.checkpointer = Checkpointer(db.path)
         self.meters = MeterRegistry(load_all_meters(self.db.reader()))
         self.customers = CustomerDirectory()
 
@@ -29,9 +31,11 @@ class Engine:
 
     def start(self) -> None:
         self.writer.start()
+        self.checkpointer.start()
 
     def stop(self) -> None:
         self.writer.stop()
+        self.checkpointer.stop()
         self.db.close()
 
     def reader(self) -> sqlite3.Connection:

@@ -87,8 +87,9 @@ def actual_summaries(h: Harness, q: SummaryQuery) -> dict[tuple[int, str], Any]:
 def rollup_cells(h: Harness) -> list[tuple[Any, ...]]:
     conn = h.engine.reader()
     cells = conn.execute("SELECT * FROM rollups ORDER BY 1,2,3,4,5").fetchall()
+    extremes = conn.execute("SELECT * FROM rollup_extremes ORDER BY 1,2,3,4,5").fetchall()
     uniques = conn.execute("SELECT * FROM rollup_uniques ORDER BY 1,2,3,4,5,6").fetchall()
-    return cells + uniques
+    return cells + extremes + uniques
 
 
 @settings(max_examples=200, deadline=None,

@@ -89,6 +89,7 @@ class App:
             response = error_response(MeteredError("An unexpected error occurred."))
         headers = [
             (b"content-type", b"application/json"),
+            (b"content-length", str(len(response.body)).encode()),
             (b"request-id", request_id.encode()),
             (b"stripe-version", STRIPE_VERSION.encode()),
             (b"server", f"metered/{__version__}".encode()),

@@ -13,6 +13,7 @@ from metered.accounts import Caller
 from metered.clock import now_ms
 from metered.errors import NotFoundError
 from metered.ids import new_id
+from metered.ingest.apply import EventApplier
 from metered.ingest.events import dedupe_key
 from metered.metering.meters import get_meter_by_pk
 from metered.metering.quantity import parse_quantity, to_scaled
@@ -39,16 +40,16 @@ class Adjustment:
         }
 
 
-def cancel_event(conn: sqlite3.Connection, caller: Caller, event_name: str, identifier: str
-                 ) -> Adjustment:
+def cancel_event(conn: sqlite3.Connection, applier: EventApplier, caller: Caller,
+                 event_name: str, identifier: str) -> Adjustment:
+    """Runs on the writer thread (it consults the writer's dedupe index)."""
     key = dedupe_key(caller.account_pk, caller.livemode, event_name, identifier)
-    row = conn.execute("SELECT seq FROM seen_ids WHERE key=?", (key,)).fetchone()
-    if row is None:
+    seq = applier.find_event(conn, key)
+    if seq is None:
         raise NotFoundError(
             f"No meter event with identifier '{identifier}' for event_name '{event_name}'.",
             param="cancel[identifier]",
         )
-    seq = int(row[0])
     existing = conn.execute(
         "SELECT id, created_ms FROM meter_event_adjustments WHERE seq=?", (seq,)
     ).fetchone()

@@ -1,9 +1,8 @@
-"""Retention: forget dedupe keys and idempotent answers once their windows have passed.
+"""Retention: forget dedupe ids and idempotent answers once their windows have passed.
 
-Dedupe keys are kept 35 days (+1 day of margin) after ingestion, the same as the lateness window,
-so an event can never be accepted twice (ARCHITECTURE.md, invariant 2); idempotent answers are kept
-24 hours, as Stripe does. Purging walks the key space in 256 slices so that no single transaction
-holds the writer for long.
+Dedupe ids stay in the in-memory index 36 days after ingestion (the 35-day lateness window plus a
+day of margin), so an event can never be accepted twice (ARCHITECTURE.md, invariant 2); the raw
+events themselves are kept. Idempotent answers are kept 24 hours, as Stripe does.
 """
 
 from __future__ import annotations
@@ -13,28 +12,23 @@ import logging
 import sqlite3
 from collections.abc import Callable
 
-from metered.clock import now_seconds
+from metered.clock import now_ms, now_seconds
+from metered.ingest.apply import WINDOW_MS, EventApplier, seq_ingested_since
 from metered.ingest.writer import GroupCommitWriter, WriteRequest
 
 log = logging.getLogger("metered.retention")
 
 IDEMPOTENCY_SECONDS = 24 * 3600
-SLICES = 256
 
 
-def purge_slice(now: int, index: int) -> Callable[[sqlite3.Connection], int]:
-    """A write job that deletes the expired dedupe keys whose first byte is `index`."""
-    lo = bytes([index])
-    hi = bytes([index + 1]) if index < 255 else None
+def expire_dedupe_index(applier: EventApplier, now_ms: int
+                        ) -> Callable[[sqlite3.Connection], int]:
+    """A write job (it runs on the writer thread, which owns the index)."""
 
     def run(conn: sqlite3.Connection) -> int:
-        if hi is None:
-            cur = conn.execute("DELETE FROM seen_ids WHERE key >= ? AND expires < ?", (lo, now))
-        else:
-            cur = conn.execute(
-                "DELETE FROM seen_ids WHERE key >= ? AND key < ? AND expires < ?", (lo, hi, now)
-            )
-        return cur.rowcount
+        before = len(applier.index)
+        applier.index.expire_before(seq_ingested_since(conn, now_ms - WINDOW_MS))
+        return before - len(applier.index)
 
     return run
 
@@ -57,16 +51,12 @@ async def run_retention(writer: GroupCommitWriter, *, interval: float = 3600.0) 
 
 
 async def purge_all(writer: GroupCommitWriter) -> int:
-    now = now_seconds()
     removed = 0
-    for index in range(SLICES):
-        outcome = await writer.submit(WriteRequest(run=purge_slice(now, index)))
+    for job in (expire_dedupe_index(writer.applier, now_ms()), purge_idempotency(now_seconds())):
+        outcome = await writer.submit(WriteRequest(run=job))
         if isinstance(outcome, Exception):
-            log.error("purging dedupe keys failed: %s", outcome)
+            log.error("retention failed: %s", outcome)
             return removed
         removed += outcome
-    outcome = await writer.submit(WriteRequest(run=purge_idempotency(now)))
-    if isinstance(outcome, int):
-        removed += outcome
-    log.info("retention: %d expired rows removed", removed)
+    log.info("retention: %d expired ids and answers removed", removed)
     return removed

@@ -85,7 +85,14 @@ class CellDeltas:
 
     def write(self, conn: sqlite3.Connection) -> None:
         if self.minutes:
-            conn.executemany(_UPSERT_CELL, [_cell_row(k, c) for k, c in self.cells().items()])
+            cells = self.cells()
+            conn.executemany(_UPSERT_CELL, [_cell_row(k, c) for k, c in cells.items()])
+            extremes = [
+                _extremes_row(k, c) for k, c in cells.items()
+                if c.max is not None or c.last_ts is not None
+            ]
+            if extremes:
+                conn.executemany(_UPSERT_EXTREMES, extremes)
         if self.uniques:
             conn.executemany(_UPSERT_UNIQUE, [(*k, n) for k, n in self.uniques.items()])
             if any(n < 0 for n in self.uniques.values()):
@@ -94,22 +101,31 @@ class CellDeltas:
 
 def _cell_row(key: CellKey, cell: Cell) -> tuple[object, ...]:
     sum_hi, sum_lo = split(cell.total)
+    return (*key, cell.count, sum_hi, sum_lo)
+
+
+def _extremes_row(key: CellKey, cell: Cell) -> tuple[object, ...]:
     max_hi, max_lo = split(cell.max) if cell.max is not None else (None, None)
     last_hi, last_lo = split(cell.last) if cell.last is not None else (None, None)
-    return (*key, cell.count, sum_hi, sum_lo, max_hi, max_lo, cell.last_ts, cell.last_seq,
-            last_hi, last_lo)
+    return (*key, max_hi, max_lo, cell.last_ts, cell.last_seq, last_hi, last_lo)
 
 
 _BIGGER = "max_hi IS NULL OR (excluded.max_hi, excluded.max_lo) > (max_hi, max_lo)"
 _NEWER = "last_ts IS NULL OR (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)"
 _UPSERT_CELL = f"""
-INSERT INTO rollups (meter_pk, customer_pk, level, bucket, dims_pk, count, sum_hi, sum_lo,
-                     max_hi, max_lo, last_ts, last_seq, last_hi, last_lo)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+INSERT INTO rollups (meter_pk, customer_pk, level, bucket, dims_pk, count, sum_hi, sum_lo)
+VALUES (?,?,?,?,?,?,?,?)
 ON CONFLICT DO UPDATE SET
   count = count + excluded.count,
   sum_hi = sum_hi + excluded.sum_hi + ((sum_lo + excluded.sum_lo) >> {LO_BITS}),
-  sum_lo = (sum_lo + excluded.sum_lo) & {LO_MASK},
+  sum_lo = (sum_lo + excluded.sum_lo) & {LO_MASK}
+"""
+
+_UPSERT_EXTREMES = f"""
+INSERT INTO rollup_extremes (meter_pk, customer_pk, level, bucket, dims_pk,
+                             max_hi, max_lo, last_ts, last_seq, last_hi, last_lo)
+VALUES (?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT DO UPDATE SET
   max_hi = CASE WHEN {_BIGGER} THEN excluded.max_hi ELSE max_hi END,
   max_lo = CASE WHEN {_BIGGER} THEN excluded.max_lo ELSE max_lo END,
   last_hi = CASE WHEN {_NEWER} THEN excluded.last_hi ELSE last_hi END,
@@ -138,11 +154,17 @@ def retract_event(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, dim
     deltas.write(conn)
     if formula in ("max", "last"):
         _recompute_extremes(conn, meter_pk, customer_pk, dims_pk, ts, formula)
-    conn.execute(
-        "DELETE FROM rollups WHERE meter_pk=? AND customer_pk=? AND dims_pk=? AND count=0"
-        " AND ((level=0 AND bucket=?) OR (level=1 AND bucket=?) OR (level=2 AND bucket=?))",
-        (meter_pk, customer_pk, dims_pk, *buckets_of(ts)),
-    )
+    for level, bucket in zip((MINUTE, HOUR, DAY), buckets_of(ts), strict=True):
+        key = (meter_pk, customer_pk, level, bucket, dims_pk)
+        cur = conn.execute(
+            "DELETE FROM rollups WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket=?"
+            " AND dims_pk=? AND count=0", key,
+        )
+        if cur.rowcount:
+            conn.execute(
+                "DELETE FROM rollup_extremes WHERE meter_pk=? AND customer_pk=? AND level=?"
+                " AND bucket=? AND dims_pk=?", key,
+            )
 
 
 def _recompute_extremes(conn: sqlite3.Connection, meter_pk: int, customer_pk: int,
@@ -170,16 +192,14 @@ def _recompute_extremes(conn: sqlite3.Connection, meter_pk: int, customer_pk: in
 def _cells_in(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, level: int, lo: int,
               hi: int, dims_pk: int) -> Iterable[Cell]:
     for row in conn.execute(
-        "SELECT count, max_hi, max_lo, last_ts, last_seq, last_hi, last_lo FROM rollups"
-        " WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket>=? AND bucket<? AND dims_pk=?"
-        " AND count > 0",
+        "SELECT max_hi, max_lo, last_ts, last_seq, last_hi, last_lo FROM rollup_extremes"
+        " WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket>=? AND bucket<? AND dims_pk=?",
         (meter_pk, customer_pk, level, lo, hi, dims_pk),
     ):
         yield Cell(
-            count=row[0],
-            max=join(row[1], row[2]) if row[1] is not None else None,
-            last_ts=row[3], last_seq=row[4],
-            last=join(row[5], row[6]) if row[5] is not None else None,
+            max=join(row[0], row[1]) if row[0] is not None else None,
+            last_ts=row[2], last_seq=row[3],
+            last=join(row[4], row[5]) if row[4] is not None else None,
         )
 
 
@@ -187,7 +207,8 @@ def _store_extremes(conn: sqlite3.Connection, key: CellKey, cell: Cell) -> None:
     max_hi, max_lo = split(cell.max) if cell.max is not None else (None, None)
     last_hi, last_lo = split(cell.last) if cell.last is not None else (None, None)
     conn.execute(
-        "UPDATE rollups SET max_hi=?, max_lo=?, last_ts=?, last_seq=?, last_hi=?, last_lo=?"
+        "UPDATE rollup_extremes SET max_hi=?, max_lo=?, last_ts=?, last_seq=?, last_hi=?,"
+        " last_lo=?"
         " WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket=? AND dims_pk=?",
         (max_hi, max_lo, cell.last_ts, cell.last_seq, last_hi, last_lo, *key),
     )
@@ -201,6 +222,7 @@ def rebuild_rollups(conn: sqlite3.Connection, meter_pk: int, formula: str,
     (tests/metering/test_rollup_properties.py holds this as a property).
     """
     conn.execute("DELETE FROM rollups WHERE meter_pk=?", (meter_pk,))
+    conn.execute("DELETE FROM rollup_extremes WHERE meter_pk=?", (meter_pk,))
     conn.execute("DELETE FROM rollup_uniques WHERE meter_pk=?", (meter_pk,))
     numeric = formula in ("sum", "max", "last")
     replayed = 0

@@ -166,17 +166,16 @@ def _rows(conn: sqlite3.Connection, q: SummaryQuery) -> Iterator[tuple[int, int,
             yield _window_of(q, b), dims_pk, acc
         return
     inner, args = _range_sql(
-        "rollups",
-        f"{bucket_expr} AS b, dims_pk, count, max_hi, max_lo, last_ts, last_seq, last_hi, last_lo",
+        "rollup_extremes",
+        f"{bucket_expr} AS b, dims_pk, max_hi, max_lo, last_ts, last_seq, last_hi, last_lo",
         q, ranges,
     )
     accs = {}
-    for b, dims_pk, count, max_hi, max_lo, last_ts, last_seq, last_hi, last_lo in conn.execute(
+    for b, dims_pk, max_hi, max_lo, last_ts, last_seq, last_hi, last_lo in conn.execute(
         inner, args
     ):
         key = (_window_of(q, b), dims_pk)
         acc = accs.get(key) or accs.setdefault(key, _Acc())
-        acc.count += count
         if max_hi is not None:
             candidate = join(max_hi, max_lo)
             if acc.max is None or candidate > acc.max:

@@ -6,6 +6,7 @@ survives power loss. Group commit (see ingest.writer) amortises that fsync over 
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from metered.store.schema import SCHEMA_VERSION, metadata
 
 DEFAULT_CACHE_MB = 512
+log = logging.getLogger("metered.store")
 
 
 def _ddl() -> list[str]:
@@ -30,8 +32,8 @@ def _ddl() -> list[str]:
     return statements
 
 
-def connect(path: Path, *, cache_mb: int = DEFAULT_CACHE_MB, readonly: bool = False
-            ) -> sqlite3.Connection:
+def connect(path: Path, *, cache_mb: int = DEFAULT_CACHE_MB, readonly: bool = False,
+            autocheckpoint: bool = True) -> sqlite3.Connection:
     conn = sqlite3.connect(
         str(path), isolation_level=None, check_same_thread=False, timeout=30.0,
         cached_statements=256,
@@ -41,7 +43,8 @@ def connect(path: Path, *, cache_mb: int = DEFAULT_CACHE_MB, readonly: bool = Fa
     conn.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("PRAGMA busy_timeout=30000")
-    conn.execute("PRAGMA wal_autocheckpoint=10000")
+    # The writer leaves checkpoints to a Checkpointer thread so that commits only append.
+    conn.execute(f"PRAGMA wal_autocheckpoint={10000 if autocheckpoint else 0}")
     if readonly:
         conn.execute("PRAGMA query_only=1")
     return conn
@@ -74,7 +77,7 @@ class Database:
             conn.close()
 
     def writer_connection(self) -> sqlite3.Connection:
-        return connect(self.path, cache_mb=self.cache_mb)
+        return connect(self.path, cache_mb=self.cache_mb, autocheckpoint=False)
 
     def reader(self) -> sqlite3.Connection:
         """A read-only connection owned by the calling thread."""
@@ -92,6 +95,41 @@ class Database:
                 conn.close()
             self._all_readers.clear()
         self._local = threading.local()
+
+
+class Checkpointer:
+    """Copies the WAL back into the database file on its own thread and connection.
+
+    PASSIVE checkpoints never block the writer; when the WAL has grown large, a RESTART
+    checkpoint (which waits for readers, not for the writer's next commit) lets it be reused.
+    """
+
+    def __init__(self, path: Path, interval: float = 1.0, restart_pages: int = 200_000):
+        self.path = path
+        self.interval = interval
+        self.restart_pages = restart_pages
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metered-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        conn = connect(self.path, cache_mb=8)
+        try:
+            while not self._stop.wait(self.interval):
+                busy, wal_pages, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if not busy and wal_pages > self.restart_pages:
+                    conn.execute("PRAGMA wal_checkpoint(RESTART)")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            log.exception("checkpointing %s failed", self.path)
+        finally:
+            conn.close()
 
 
 def open_database(data_dir: Path, *, cache_mb: int = DEFAULT_CACHE_MB) -> Database:

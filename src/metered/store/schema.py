@@ -85,7 +85,9 @@ dimension_sets = Table(
     UniqueConstraint("meter_pk", "dims"),
 )
 
-# Raw events: immutable, in ingestion order (seq). Every rollup can be rebuilt from them.
+# Raw events: immutable, in ingestion order (seq). Every rollup can be rebuilt from them, and
+# they are the durable dedupe set: `fp` is the fingerprint of (account, mode, event_name,
+# identifier), indexed in memory by ingest.seen_index and confirmed against the row.
 meter_events = Table(
     "meter_events",
     metadata,
@@ -95,20 +97,11 @@ meter_events = Table(
     Column("dims_pk", Integer, nullable=False),
     Column("ts", BigInteger, nullable=False),
     Column("identifier", Text, nullable=False),
+    Column("fp", BigInteger, nullable=False),  # fingerprint of the dedupe key (SeenIndex)
     Column("value", Text, nullable=False),
     Column("payload", Text, nullable=False),
     Column("ingested_ms", BigInteger, nullable=False),
     Index("meter_events_by_cell", "meter_pk", "customer_pk", "ts"),
-)
-
-# The dedupe set: 16-byte digest of (account, livemode, event_name, identifier) -> event seq.
-seen_ids = Table(
-    "seen_ids",
-    metadata,
-    Column("key", LargeBinary, primary_key=True),
-    Column("seq", Integer, nullable=False),
-    Column("expires", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
 )
 
 meter_event_adjustments = Table(
@@ -137,6 +130,19 @@ rollups = Table(
     Column("count", BigInteger, nullable=False),
     Column("sum_hi", BigInteger, nullable=False),
     Column("sum_lo", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# The same cells' maximum and latest value, for max and last meters only (kept apart so that the
+# sum/count cells, written for every event, stay narrow and cheap to upsert).
+rollup_extremes = Table(
+    "rollup_extremes",
+    metadata,
+    Column("meter_pk", Integer, primary_key=True),
+    Column("customer_pk", Integer, primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("dims_pk", Integer, primary_key=True),
     Column("max_hi", BigInteger),
     Column("max_lo", BigInteger),
     Column("last_ts", BigInteger),

@@ -38,7 +38,8 @@ def default_identifier(request: Request) -> str | None:
 def duplicate_error(event: ValidatedEvent) -> InvalidRequestError:
     return InvalidRequestError(
         f"An event already exists with identifier {event.identifier}.",
-        code="duplicate_meter_event", param="identifier",
+        code="duplicate_meter_event",
+        param="identifier",
     )
 
 
@@ -69,7 +70,8 @@ def decode_batch(request: Request) -> list[Any]:
             )
     if len(events) > MAX_BATCH:
         raise InvalidRequestError(
-            f"A batch can hold at most {MAX_BATCH} events; split it.", code="batch_too_large",
+            f"A batch can hold at most {MAX_BATCH} events; split it.",
+            code="batch_too_large",
             param="events",
         )
     if not events:
@@ -77,8 +79,9 @@ def decode_batch(request: Request) -> list[Any]:
     return events
 
 
-def validate_batch(app: App, request: Request, raw_events: list[Any]
-                   ) -> tuple[list[ValidatedEvent], list[int], list[EventResult | None]]:
+def validate_batch(
+    app: App, request: Request, raw_events: list[Any]
+) -> tuple[list[ValidatedEvent], list[int], list[EventResult | None]]:
     caller = request.require_caller
     ctx = app.engine.ingest_context()
     now = now_seconds()
@@ -88,16 +91,20 @@ def validate_batch(app: App, request: Request, raw_events: list[Any]
     for i, raw in enumerate(raw_events):
         identifier = raw.get("identifier") if isinstance(raw, dict) else None
         if not isinstance(raw, dict):
-            results[i] = EventResult("rejected", None, "parameter_invalid",
-                                     "Each event must be a JSON object.", None)
+            results[i] = EventResult(
+                "rejected", None, "parameter_invalid", "Each event must be a JSON object.", None
+            )
             continue
         try:
             valid.append(validate_event(raw, caller, ctx, now))
             positions.append(i)
         except MeteredError as exc:
             results[i] = EventResult(
-                "rejected", identifier if isinstance(identifier, str) else None,
-                exc.code, exc.message, exc.param,
+                "rejected",
+                identifier if isinstance(identifier, str) else None,
+                exc.code,
+                exc.message,
+                exc.param,
             )
     return valid, positions, results
 
@@ -112,8 +119,9 @@ def batch_body(results: list[EventResult | None]) -> dict[str, Any]:
     return {"object": "metered.event_batch", **counts, "results": wire}
 
 
-async def ingest_batch(app: App, request: Request, raw_events: list[Any]
-                       ) -> tuple[list[EventResult | None], Response | None]:
+async def ingest_batch(
+    app: App, request: Request, raw_events: list[Any]
+) -> tuple[list[EventResult | None], Response | None]:
     """Validate, apply, and merge per-event outcomes; the Response is set if the write failed."""
     valid, positions, results = validate_batch(app, request, raw_events)
     if not valid:
@@ -133,8 +141,7 @@ async def ingest_batch(app: App, request: Request, raw_events: list[Any]
     return results, None
 
 
-def meter_event_v1(event: ValidatedEvent, payload: dict[str, Any], created: int
-                   ) -> dict[str, Any]:
+def meter_event_v1(event: ValidatedEvent, payload: dict[str, Any], created: int) -> dict[str, Any]:
     return {
         "object": "billing.meter_event",
         "created": created,
@@ -164,7 +171,10 @@ def register(app: App) -> None:
         params = request.params()
         params.reject_unknown(("event_name", "payload", "identifier", "timestamp"))
         event = validate_event(
-            params.data, request.require_caller, app.engine.ingest_context(), now_seconds(),
+            params.data,
+            request.require_caller,
+            app.engine.ingest_context(),
+            now_seconds(),
             default_identifier=default_identifier(request),
         )
         payload = params.data.get("payload") or {}
@@ -187,7 +197,11 @@ def register(app: App) -> None:
             return Response.json(adjustment.to_wire_v1())
 
         _, response = await app.write(
-            request, lambda conn: cancel_event(conn, caller, event_name, identifier), render
+            request,
+            lambda conn: cancel_event(
+                conn, app.engine.writer.applier, caller, event_name, identifier
+            ),
+            render,
         )
         return response
 

@@ -31,8 +31,10 @@ MAX_STREAM_EVENTS = 10_000
 
 
 def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(seconds, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )
 
 
@@ -55,14 +57,16 @@ def register(app: App) -> None:
         request.params().reject_unknown(())
 
         def render(session: MeterEventSession) -> Response:
-            return Response.json({
-                "id": session.id,
-                "object": "v2.billing.meter_event_session",
-                "authentication_token": session.token,
-                "created": iso(session.created),
-                "expires_at": iso(session.expires_at),
-                "livemode": session.livemode,
-            })
+            return Response.json(
+                {
+                    "id": session.id,
+                    "object": "v2.billing.meter_event_session",
+                    "authentication_token": session.token,
+                    "created": iso(session.created),
+                    "expires_at": iso(session.expires_at),
+                    "livemode": session.livemode,
+                }
+            )
 
         _, response = await app.write(request, lambda conn: create_session(conn, caller), render)
         return response
@@ -72,11 +76,13 @@ def register(app: App) -> None:
         params.reject_unknown(("events",))
         events = params.raw("events")
         if not isinstance(events, list) or not events:
-            raise InvalidRequestError("events must be a non-empty array.", param="events",
-                                      code="parameter_missing")
+            raise InvalidRequestError(
+                "events must be a non-empty array.", param="events", code="parameter_missing"
+            )
         if len(events) > MAX_STREAM_EVENTS:
             raise InvalidRequestError(
-                f"A request can hold at most {MAX_STREAM_EVENTS} events.", param="events",
+                f"A request can hold at most {MAX_STREAM_EVENTS} events.",
+                param="events",
                 code="batch_too_large",
             )
         results, failed = await ingest_batch(app, request, events)
@@ -88,7 +94,10 @@ def register(app: App) -> None:
         params = request.params()
         params.reject_unknown(("event_name", "payload", "identifier", "timestamp"))
         event = validate_event(
-            params.data, request.require_caller, app.engine.ingest_context(), now_seconds(),
+            params.data,
+            request.require_caller,
+            app.engine.ingest_context(),
+            now_seconds(),
             default_identifier=default_identifier(request),
         )
         created = now_ms() / 1000
@@ -97,15 +106,17 @@ def register(app: App) -> None:
             if outcome[0].status == "duplicate":
                 err = duplicate_error(event)
                 return Response(err.status, encode_json(err.to_wire()))
-            return Response.json({
-                "object": "v2.billing.meter_event",
-                "created": iso(created),
-                "event_name": event.meter.event_name,
-                "identifier": event.identifier,
-                "livemode": event.meter.livemode,
-                "payload": params.data.get("payload"),
-                "timestamp": iso(event.ts),
-            })
+            return Response.json(
+                {
+                    "object": "v2.billing.meter_event",
+                    "created": iso(created),
+                    "event_name": event.meter.event_name,
+                    "identifier": event.identifier,
+                    "livemode": event.meter.livemode,
+                    "payload": params.data.get("payload"),
+                    "timestamp": iso(event.ts),
+                }
+            )
 
         _, response = await app.write_events(request, [event], render)
         return response
@@ -114,14 +125,16 @@ def register(app: App) -> None:
         caller = request.require_caller
         event_name, identifier = adjustment_params(request.params())
         _, response = await app.write(
-            request, lambda conn: cancel_event(conn, caller, event_name, identifier),
+            request,
+            lambda conn: cancel_event(
+                conn, app.engine.writer.applier, caller, event_name, identifier
+            ),
             lambda adjustment: Response.json(adjustment_v2(adjustment)),
         )
         return response
 
     router = app.router
     router.add("POST", "/v2/billing/meter_event_session", create_session_handler)
-    router.add("POST", "/v2/billing/meter_event_stream", stream, auth="session",
-               max_body=32 << 20)
+    router.add("POST", "/v2/billing/meter_event_stream", stream, auth="session", max_body=32 << 20)
     router.add("POST", "/v2/billing/meter_events", create_event)
     router.add("POST", "/v2/billing/meter_event_adjustments", adjust)

@@ -1,0 +1,158 @@
+"""The dedupe index, in memory: every accepted key in the window as fingerprint -> event seq.
+
+The durable seen-set is the raw event table itself: an event's row, written in the transaction
+that counts it, carries the 64-bit fingerprint of its dedupe key. This index answers "which
+stored events might have this key?" without touching disk; every hit is confirmed against the
+stored event (see EventApplier), so a fingerprint collision can never drop an event.
+
+Layout: a dict of recent ids plus sorted numpy runs (16 bytes per id), merged like an LSM tree so
+that inserts stay O(1) and lookups O(log n) per run. Keys never leave the index while their
+events are inside the window; `expire_before` drops older ones at the next merge.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+RECENT_LIMIT = 1 << 17
+MERGE_FACTOR = 1  # merge runs of similar size: O(log n) runs, each id merged O(log n) times
+
+
+def fingerprint(key: bytes) -> int:
+    return int.from_bytes(key[:8], "little", signed=True)
+
+
+class _Run:
+    __slots__ = ("fps", "seqs")
+
+    def __init__(self, fps: np.ndarray, seqs: np.ndarray):
+        self.fps = fps
+        self.seqs = seqs
+
+    def __len__(self) -> int:
+        return len(self.fps)
+
+
+def _merge(a: _Run, b: _Run, min_seq: int) -> _Run:
+    """Merge two sorted runs in linear time (no re-sort)."""
+    at = np.searchsorted(a.fps, b.fps, "right")
+    fps = np.insert(a.fps, at, b.fps)
+    seqs = np.insert(a.seqs, at, b.seqs)
+    if min_seq and (seqs < min_seq).any():
+        keep = seqs >= min_seq
+        fps, seqs = fps[keep], seqs[keep]
+    return _Run(fps, seqs)
+
+
+def _sorted_run(fps: np.ndarray, seqs: np.ndarray, min_seq: int) -> _Run:
+    keep = seqs >= min_seq
+    if not keep.all():
+        fps, seqs = fps[keep], seqs[keep]
+    order = np.argsort(fps, kind="stable")
+    return _Run(np.ascontiguousarray(fps[order]), np.ascontiguousarray(seqs[order]))
+
+
+class SeenIndex:
+    """Thread-safe: the writer adds and looks up; merges swap runs under a lock."""
+
+    def __init__(self) -> None:
+        self._recent: dict[int, int] = {}
+        self._recent_extra: dict[int, list[int]] = {}  # fingerprint collisions (rare)
+        self._runs: list[_Run] = []
+        self._min_seq = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._recent) + sum(len(v) for v in self._recent_extra.values()) + sum(
+            len(r) for r in self._runs
+        )
+
+    @property
+    def nbytes(self) -> int:
+        runs = sum(r.fps.nbytes + r.seqs.nbytes for r in self._runs)
+        return runs + len(self._recent) * 100
+
+    def load(self, fps: np.ndarray, seqs: np.ndarray) -> None:
+        """Bulk-load (at start-up) the fingerprints of the events inside the window."""
+        with self._lock:
+            self._runs.append(_sorted_run(fps.astype(np.int64), seqs.astype(np.int64), 0))
+            self._compact_locked()
+
+    def candidates(self, fps: list[int]) -> dict[int, list[int]]:
+        """For each position whose fingerprint is known: the seqs of events that may match."""
+        found: dict[int, list[int]] = {}
+        recent, extra = self._recent, self._recent_extra
+        for i, fp in enumerate(fps):
+            seq = recent.get(fp)
+            if seq is not None:
+                found[i] = [seq, *extra.get(fp, ())]
+            elif extra and fp in extra:
+                found[i] = list(extra[fp])
+        runs = self._runs
+        if runs and fps:
+            batch = np.fromiter(fps, dtype=np.int64, count=len(fps))
+            for run in runs:
+                left = np.searchsorted(run.fps, batch, "left")
+                right = np.searchsorted(run.fps, batch, "right")
+                for i in np.nonzero(right > left)[0].tolist():
+                    found.setdefault(i, []).extend(run.seqs[left[i] : right[i]].tolist())
+        return found
+
+    def add(self, items: list[tuple[int, int]]) -> None:
+        """Record committed (fingerprint, seq) pairs."""
+        recent, extra = self._recent, self._recent_extra
+        for fp, seq in items:
+            old = recent.get(fp)
+            if old is None:
+                recent[fp] = seq
+            else:
+                extra.setdefault(fp, []).append(seq)
+        if len(recent) >= RECENT_LIMIT:
+            with self._lock:
+                self._flush_recent_locked()
+                self._compact_locked()
+
+    def expire_before(self, min_seq: int) -> None:
+        """Forget the ids of events with seq < min_seq (linear in the index size, no sort)."""
+        with self._lock:
+            self._min_seq = max(self._min_seq, min_seq)
+            self._recent = {fp: s for fp, s in self._recent.items() if s >= min_seq}
+            self._recent_extra = {
+                fp: kept for fp, seqs in self._recent_extra.items()
+                if (kept := [s for s in seqs if s >= min_seq])
+            }
+            runs = []
+            for run in self._runs:
+                if len(run) and run.seqs.min() < min_seq:
+                    keep = run.seqs >= min_seq
+                    run = _Run(run.fps[keep], run.seqs[keep])
+                if len(run):
+                    runs.append(run)
+            self._runs = runs
+
+    def _flush_recent_locked(self) -> None:
+        n = len(self._recent) + sum(len(v) for v in self._recent_extra.values())
+        fps = np.empty(n, dtype=np.int64)
+        seqs = np.empty(n, dtype=np.int64)
+        fps[: len(self._recent)] = np.fromiter(self._recent.keys(), np.int64, len(self._recent))
+        seqs[: len(self._recent)] = np.fromiter(
+            self._recent.values(), np.int64, len(self._recent)
+        )
+        i = len(self._recent)
+        for fp, extra in self._recent_extra.items():
+            for seq in extra:
+                fps[i], seqs[i] = fp, seq
+                i += 1
+        self._runs.append(_sorted_run(fps, seqs, self._min_seq))
+        self._recent = {}
+        self._recent_extra = {}
+
+    def _compact_locked(self) -> None:
+        runs = [r for r in self._runs if len(r)]
+        # Keep run sizes geometric: merge the newest run into its predecessor while comparable.
+        while len(runs) > 1 and len(runs[-2]) <= MERGE_FACTOR * len(runs[-1]):
+            b, a = runs.pop(), runs.pop()
+            runs.append(_merge(a, b, self._min_seq))
+        self._runs = runs
