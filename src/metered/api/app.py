@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import secrets
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,6 @@ from metered.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from metered.ids import random_token
 from metered.ingest.events import EventResult, ValidatedEvent
 from metered.ingest.retention import run_retention
 from metered.ingest.writer import WriteRequest
@@ -79,7 +79,7 @@ class App:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         path = scope["path"]
-        request_id = "req_" + random_token(14)
+        request_id = "req_" + secrets.token_hex(8)
         try:
             response = await self._dispatch(scope, receive, method, path, request_id)
         except MeteredError as exc:

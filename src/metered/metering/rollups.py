@@ -83,10 +83,12 @@ class CellDeltas:
                 parent.fold(cell)
         return out
 
-    def write(self, conn: sqlite3.Connection) -> None:
+    def write(self, conn: sqlite3.Connection, *, sums: bool = True) -> None:
+        """Upsert the cells; `sums=False` when `add_stored_events` already counted them."""
         if self.minutes:
             cells = self.cells()
-            conn.executemany(_UPSERT_CELL, [_cell_row(k, c) for k, c in cells.items()])
+            if sums:
+                conn.executemany(_UPSERT_CELL, [_cell_row(k, c) for k, c in cells.items()])
             extremes = [
                 _extremes_row(k, c) for k, c in cells.items()
                 if c.max is not None or c.last_ts is not None
@@ -133,6 +135,53 @@ ON CONFLICT DO UPDATE SET
   last_seq = CASE WHEN {_NEWER} THEN excluded.last_seq ELSE last_seq END,
   last_ts = CASE WHEN {_NEWER} THEN excluded.last_ts ELSE last_ts END
 """
+
+_MINUTE_DELTAS = f"""
+INSERT INTO temp.cell_deltas
+SELECT meter_pk, customer_pk, ts / 60 AS minute, dims_pk, COUNT(*), SUM(value_hi),
+       SUM(value_lo)
+FROM meter_events WHERE seq >= ? AND seq < ?
+GROUP BY meter_pk, customer_pk, minute, dims_pk
+"""
+
+
+def _upsert_from_deltas(level: int, bucket: str) -> str:
+    return f"""
+INSERT INTO rollups (meter_pk, customer_pk, level, bucket, dims_pk, count, sum_hi, sum_lo)
+SELECT meter_pk, customer_pk, {level}, {bucket} AS b, dims_pk, SUM(n),
+       SUM(hi) + (SUM(lo) >> {LO_BITS}), SUM(lo) & {LO_MASK}
+FROM temp.cell_deltas
+GROUP BY meter_pk, customer_pk, b, dims_pk
+ON CONFLICT DO UPDATE SET
+  count = count + excluded.count,
+  sum_hi = sum_hi + excluded.sum_hi + ((sum_lo + excluded.sum_lo) >> {LO_BITS}),
+  sum_lo = (sum_lo + excluded.sum_lo) & {LO_MASK}
+"""
+
+
+_FROM_DELTAS = [
+    _upsert_from_deltas(MINUTE, "minute"),
+    _upsert_from_deltas(HOUR, "minute / 60 * 60"),
+    _upsert_from_deltas(DAY, "minute / 1440 * 1440"),
+]
+
+
+def add_stored_events(conn: sqlite3.Connection, first_seq: int, end_seq: int) -> None:
+    """Add the count and sum of raw events first_seq <= seq < end_seq to their cells.
+
+    Runs entirely inside SQLite (in C, without Python's GIL): the hot path of ingestion. The
+    raw rows are grouped by minute once, into a temporary table; hours and days come from it.
+    Max, last and unique values are kept by CellDeltas, for the meters that need them.
+    """
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS cell_deltas (meter_pk INTEGER, customer_pk INTEGER,"
+        " minute INTEGER, dims_pk INTEGER, n INTEGER, hi INTEGER, lo INTEGER)"
+    )
+    conn.execute(_MINUTE_DELTAS, (first_seq, end_seq))
+    for sql in _FROM_DELTAS:
+        conn.execute(sql)
+    conn.execute("DELETE FROM temp.cell_deltas")
+
 
 _UPSERT_UNIQUE = """
 INSERT INTO rollup_uniques (meter_pk, customer_pk, level, bucket, dims_pk, value, refs)

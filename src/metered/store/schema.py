@@ -99,6 +99,9 @@ meter_events = Table(
     Column("identifier", Text, nullable=False),
     Column("fp", BigInteger, nullable=False),  # fingerprint of the dedupe key (SeenIndex)
     Column("value", Text, nullable=False),
+    # value * 10**12 as hi * 2**40 + lo (0 for count and unique_count), so SQL can roll it up
+    Column("value_hi", BigInteger, nullable=False),
+    Column("value_lo", BigInteger, nullable=False),
     Column("payload", Text, nullable=False),
     Column("ingested_ms", BigInteger, nullable=False),
     Index("meter_events_by_cell", "meter_pk", "customer_pk", "ts"),
