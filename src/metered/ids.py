@@ -8,7 +8,7 @@ _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def random_token(length: int = 24) -> str:
-    """`length` base62 characters from the OS CSPRNG (6 random bits kept per 5.95 encoded)."""
+    """`length` base62 characters (5.95 random bits each) from the OS CSPRNG."""
     n = int.from_bytes(secrets.token_bytes(length), "big")
     out = []
     for _ in range(length):

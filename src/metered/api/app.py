@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import secrets
 import logging
+import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any

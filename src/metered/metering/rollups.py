@@ -136,7 +136,7 @@ ON CONFLICT DO UPDATE SET
   last_ts = CASE WHEN {_NEWER} THEN excluded.last_ts ELSE last_ts END
 """
 
-_MINUTE_DELTAS = f"""
+_MINUTE_DELTAS = """
 INSERT INTO temp.cell_deltas
 SELECT meter_pk, customer_pk, ts / 60 AS minute, dims_pk, COUNT(*), SUM(value_hi),
        SUM(value_lo)
