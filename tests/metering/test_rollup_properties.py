@@ -153,8 +153,8 @@ def check_scenario(h: Harness, formula: str, ops: list[tuple[str, Any]],
     def check_all() -> None:
         start_sub = base + sub[0] * 60
         queries = [
-            (base - DAY, base + 3 * DAY, None, False),
-            (base - DAY, base + 3 * DAY, None, True),
+            (base - 6 * DAY, base + 6 * DAY, None, False),  # holds whole 4-day cells
+            (base - 6 * DAY, base + 6 * DAY, None, True),
             (base, base + 2 * DAY, 3600, False),
             (base, base + 2 * DAY, DAY, True),
             (start_sub, start_sub + sub[1] * 60, None, True),

@@ -1,4 +1,4 @@
-"""Rollup cells: per (meter, customer, dimension set) at minute, hour and day resolution.
+"""Rollup cells: per (meter, customer, dimension set) at minute, hour, day and 4-day resolution.
 
 Cells are built from events after dedupe, in the transaction that stores the events, and can be
 rebuilt from the raw events at any time (`rebuild_rollups`); both paths use `CellDeltas`.
@@ -12,14 +12,18 @@ from dataclasses import dataclass
 
 from metered.metering.quantity import LO_BITS, LO_MASK, join, parse_quantity, split, to_scaled
 
-MINUTE, HOUR, DAY = 0, 1, 2
-LEVEL_MINUTES = {MINUTE: 1, HOUR: 60, DAY: 1440}
+MINUTE, HOUR, DAY, DAYS4 = 0, 1, 2, 3
+# Minutes per cell at each level. Each size divides the next, so cells nest; the 4-day level
+# halves to thirds the cells a month-long summary reads (see summaries.decompose).
+LEVEL_MINUTES = {MINUTE: 1, HOUR: 60, DAY: 1440, DAYS4: 5760}
+LEVELS = tuple(LEVEL_MINUTES.items())
 CellKey = tuple[int, int, int, int, int]  # meter_pk, customer_pk, level, bucket (minutes), dims_pk
 
 
-def buckets_of(ts: int) -> tuple[int, int, int]:
+def buckets_of(ts: int) -> tuple[int, ...]:
+    """The start (in minutes) of the cell holding `ts`, at each level."""
     minute = ts // 60
-    return minute, minute - minute % 60, minute - minute % 1440
+    return tuple(minute - minute % size for _, size in LEVELS)
 
 
 @dataclass(slots=True)
@@ -60,22 +64,22 @@ class CellDeltas:
 
     def add_event(self, meter_pk: int, customer_pk: int, dims_pk: int, formula: str, ts: int,
                   seq: int, scaled: int, unique_value: str | None) -> None:
-        minute, hour, day = buckets_of(ts)
-        key = (meter_pk, customer_pk, MINUTE, minute, dims_pk)
+        buckets = buckets_of(ts)
+        key = (meter_pk, customer_pk, MINUTE, buckets[0], dims_pk)
         cell = self.minutes.get(key)
         if cell is None:
             cell = self.minutes[key] = Cell()
         cell.add(scaled, ts, seq, formula == "max", formula == "last")
         if unique_value is not None:
-            for level, bucket in ((MINUTE, minute), (HOUR, hour), (DAY, day)):
+            for level, bucket in enumerate(buckets):
                 ukey = (meter_pk, customer_pk, level, bucket, dims_pk, unique_value)
                 self.uniques[ukey] = self.uniques.get(ukey, 0) + 1
 
     def cells(self) -> dict[CellKey, Cell]:
-        """Minute cells plus the hour and day cells they roll up into."""
+        """Minute cells plus the coarser cells they roll up into."""
         out: dict[CellKey, Cell] = dict(self.minutes)
         for (meter_pk, customer_pk, _, minute, dims_pk), cell in self.minutes.items():
-            for level, size in ((HOUR, 60), (DAY, 1440)):
+            for level, size in LEVELS[1:]:
                 key = (meter_pk, customer_pk, level, minute - minute % size, dims_pk)
                 parent = out.get(key)
                 if parent is None:
@@ -160,9 +164,7 @@ ON CONFLICT DO UPDATE SET
 
 
 _FROM_DELTAS = [
-    _upsert_from_deltas(MINUTE, "minute"),
-    _upsert_from_deltas(HOUR, "minute / 60 * 60"),
-    _upsert_from_deltas(DAY, "minute / 1440 * 1440"),
+    _upsert_from_deltas(level, f"minute / {size} * {size}") for level, size in LEVELS
 ]
 
 
@@ -170,7 +172,7 @@ def add_stored_events(conn: sqlite3.Connection, first_seq: int, end_seq: int) ->
     """Add the count and sum of raw events first_seq <= seq < end_seq to their cells.
 
     Runs entirely inside SQLite (in C, without Python's GIL): the hot path of ingestion. The
-    raw rows are grouped by minute once, into a temporary table; hours and days come from it.
+    raw rows are grouped by minute once, into a temporary table; coarser levels come from it.
     Max, last and unique values are kept by CellDeltas, for the meters that need them.
     """
     conn.execute(
@@ -194,16 +196,16 @@ def retract_event(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, dim
                   formula: str, ts: int, scaled: int, unique_value: str | None) -> None:
     """Take one (cancelled) event out of its cells. Max and last are recomputed, not inverted."""
     deltas = CellDeltas()
-    minute, _, _ = buckets_of(ts)
-    key = (meter_pk, customer_pk, MINUTE, minute, dims_pk)
+    buckets = buckets_of(ts)
+    key = (meter_pk, customer_pk, MINUTE, buckets[0], dims_pk)
     deltas.minutes[key] = Cell(count=-1, total=-scaled)
     if unique_value is not None:
-        for level, bucket in zip((MINUTE, HOUR, DAY), buckets_of(ts), strict=True):
+        for level, bucket in enumerate(buckets):
             deltas.uniques[(meter_pk, customer_pk, level, bucket, dims_pk, unique_value)] = -1
     deltas.write(conn)
     if formula in ("max", "last"):
         _recompute_extremes(conn, meter_pk, customer_pk, dims_pk, ts, formula)
-    for level, bucket in zip((MINUTE, HOUR, DAY), buckets_of(ts), strict=True):
+    for level, bucket in enumerate(buckets):
         key = (meter_pk, customer_pk, level, bucket, dims_pk)
         cur = conn.execute(
             "DELETE FROM rollups WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket=?"
@@ -218,7 +220,8 @@ def retract_event(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, dim
 
 def _recompute_extremes(conn: sqlite3.Connection, meter_pk: int, customer_pk: int,
                         dims_pk: int, ts: int, formula: str) -> None:
-    minute, hour, day = buckets_of(ts)
+    buckets = buckets_of(ts)
+    minute = buckets[0]
     cell = Cell()
     rows = conn.execute(
         "SELECT e.seq, e.ts, e.value FROM meter_events e WHERE e.meter_pk=? AND e.customer_pk=?"
@@ -230,9 +233,10 @@ def _recompute_extremes(conn: sqlite3.Connection, meter_pk: int, customer_pk: in
         cell.add(to_scaled(parse_quantity(value)), event_ts, seq, formula == "max",
                  formula == "last")
     _store_extremes(conn, (meter_pk, customer_pk, MINUTE, minute, dims_pk), cell)
-    for level, bucket, child_level, size in ((HOUR, hour, MINUTE, 60), (DAY, day, HOUR, 1440)):
+    for level, size in LEVELS[1:]:
+        bucket = buckets[level]
         parent = Cell()
-        for child in _cells_in(conn, meter_pk, customer_pk, child_level, bucket, bucket + size,
+        for child in _cells_in(conn, meter_pk, customer_pk, level - 1, bucket, bucket + size,
                                dims_pk):
             parent.fold(child)
         _store_extremes(conn, (meter_pk, customer_pk, level, bucket, dims_pk), parent)

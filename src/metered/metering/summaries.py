@@ -1,7 +1,7 @@
 """Event summaries: the aggregated value of a meter over a time range, read from rollups.
 
-A range [start, end) in minutes is cut into the fewest whole day, hour and minute cells, so that a
-month for one customer reads about 31 cells per dimension set, summed by SQLite in C.
+A range [start, end) in minutes is cut into the fewest whole 4-day, day, hour and minute cells, so
+that a month for one customer reads about a dozen cells per dimension set, summed by SQLite in C.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from metered.metering.meters import Meter
 from metered.metering.quantity import from_scaled, join
-from metered.metering.rollups import DAY, HOUR, LEVEL_MINUTES, MINUTE
+from metered.metering.rollups import DAY, DAYS4, HOUR, LEVEL_MINUTES, MINUTE
 
 WINDOW_LEVEL = {"hour": HOUR, "day": DAY}
 Range = tuple[int, int, int]  # level, first bucket, end bucket (minutes)
@@ -43,7 +43,7 @@ class Summary:
         return "mtrsum_" + hashlib.blake2b(material.encode(), digest_size=12).hexdigest()
 
 
-def decompose(lo: int, hi: int, top: int = DAY) -> list[Range]:
+def decompose(lo: int, hi: int, top: int = DAYS4) -> list[Range]:
     """Cover [lo, hi) minutes with whole cells, coarsest first where they fit."""
     parts: list[Range] = []
 
@@ -228,24 +228,32 @@ def summarize(conn: sqlite3.Connection, q: SummaryQuery) -> list[Summary]:
         LEVEL_MINUTES[WINDOW_LEVEL[q.window]] * 60
     )
     rows = list(_rows(conn, q))
-    groups: dict[tuple[int, str], tuple[dict[str, str | None] | None, _Acc]] = {}
+    formula = q.meter.formula
     if q.group_by:
         names = _dimension_values(conn, q.meter, {dims_pk for _, dims_pk, _ in rows})
+        if q.group_by == q.meter.dimension_keys:  # one group per dimension set: nothing to merge
+            ordered = sorted(rows, key=lambda r: (r[0], tuple(map(str, names[r[1]].values()))))
+            return [
+                Summary(start, start + window_size, names[dims_pk], acc.value(formula))
+                for start, dims_pk, acc in ordered
+            ]
+    groups: dict[tuple[int, tuple[str | None, ...]], tuple[dict[str, str | None] | None, _Acc]] = {}
     for window, dims_pk, acc in rows:
         if q.group_by:
             dims = {k: names[dims_pk].get(k) for k in q.group_by}
-            label = json.dumps(dims, sort_keys=True)
+            label = tuple(dims.values())
         else:
-            dims, label = None, ""
+            dims, label = None, ()
         entry = groups.get((window, label))
         if entry is None:
             entry = groups[(window, label)] = (dims, _Acc())
         _merge(entry[1], acc)
     if not q.group_by:
         for start, _ in _windows(q):
-            groups.setdefault((start, ""), (None, _Acc()))
-    formula = q.meter.formula
+            groups.setdefault((start, ()), (None, _Acc()))
     return [
         Summary(start=start, end=start + window_size, dimensions=dims, value=acc.value(formula))
-        for (start, _), (dims, acc) in sorted(groups.items(), key=lambda item: item[0])
+        for (start, _), (dims, acc) in sorted(
+            groups.items(), key=lambda item: (item[0][0], tuple(map(str, item[0][1])))
+        )
     ]
