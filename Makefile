@@ -22,11 +22,11 @@ serve: install
 	$(BIN)/metered serve --port $(PORT)
 
 test: install-test
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/pytest -q
 
 lint: install-test
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 
 bench: install-test
 	$(BIN)/pip install --quiet -e '.[bench]'
