@@ -51,7 +51,7 @@ class Request:
     def json_body(self) -> Any:
         try:
             return _json_decoder.decode(self.body)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec raises both
             raise InvalidRequestError(
                 f"Invalid JSON body: {exc}.", code="parameter_invalid_json"
             ) from exc

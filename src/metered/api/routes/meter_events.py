@@ -54,7 +54,7 @@ def decode_batch(request: Request) -> list[Any]:
                 continue
             try:
                 events.append(_ndjson_line.decode(line))
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
                 raise InvalidRequestError(
                     f"Line {number} is not valid JSON: {exc}.", code="parameter_invalid_json"
                 ) from exc
