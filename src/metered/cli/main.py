@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from metered.accounts import create_account, create_key, default_account_pk
+from metered.cli import resources
 from metered.cli.paths import resolve_data_dir
 from metered.store import open_database
 from metered.store.database import connect
@@ -97,6 +98,8 @@ def accounts_create(
     typer.echo(f"account {account_pk} created", err=True)
     typer.echo(secret)
 
+
+resources.register(app)
 
 if __name__ == "__main__":
     app()

@@ -15,6 +15,7 @@ SCALE = 10**MAX_DECIMAL_PLACES
 LO_BITS = 40
 LO_MASK = (1 << LO_BITS) - 1
 _SCALE_DECIMAL = Decimal(SCALE)
+_ONE = Decimal(1)
 
 
 class QuantityError(ValueError):
@@ -75,8 +76,11 @@ def join(hi: int, lo: int) -> int:
 
 
 def from_scaled(scaled: int) -> Decimal:
-    value = Decimal(scaled) / _SCALE_DECIMAL
-    return value.normalize() if value != 0 else Decimal(0)
+    """Back to a Decimal without trailing zeros, and without an exponent (5000, not 5E+3)."""
+    value = (Decimal(scaled) / _SCALE_DECIMAL).normalize()
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return value.quantize(_ONE) if exponent > 0 else value
 
 
 def format_quantity(value: Decimal) -> str:
