@@ -37,7 +37,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                               {"index": i, "identifier": e.get("identifier"),
                                "status": "accepted"} for i, e in enumerate(events)]})
     else:
-        answer = _encode({"object": "billing.meter_event", "parsed": dict(parse_qsl(body.decode()))})
+        parsed = dict(parse_qsl(body.decode()))
+        answer = _encode({"object": "billing.meter_event", "parsed": parsed})
     await send({"type": "http.response.start", "status": 200, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]})
     await send({"type": "http.response.body", "body": answer})

@@ -11,8 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from conftest import Server
 from metered.client import AuthenticationError, Client, EventIn, InvalidRequestError
+
+from conftest import Server
 
 
 @pytest.fixture
@@ -85,9 +86,9 @@ def test_large_batches_are_chunked(client: Client) -> None:
 
 
 def test_errors_are_typed(server: Server) -> None:
-    with Client(api_key="sk_test_" + "z" * 32, base_url=server.base_url) as bad:
-        with pytest.raises(AuthenticationError) as err:
-            bad.meters.list()
+    bad = Client(api_key="sk_test_" + "z" * 32, base_url=server.base_url)
+    with bad, pytest.raises(AuthenticationError) as err:
+        bad.meters.list()
     assert err.value.status == 401 and err.value.request_id
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -49,6 +50,10 @@ def serve(
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     directory = resolve_data_dir(data_dir)
     engine = Engine.open(directory)
+    # Everything loaded so far (code, caches) lives as long as the process: keep it out of the
+    # cyclic GC's scans, which otherwise lengthen the pauses that show in p99 latencies.
+    gc.collect()
+    gc.freeze()
     typer.echo(f"metered serving on http://{host}:{port} (store: {engine.db.path})", err=True)
     uvicorn.run(
         create_app(engine), host=host, port=port, loop="uvloop", http="httptools",

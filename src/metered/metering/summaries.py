@@ -151,9 +151,11 @@ def _rows(conn: sqlite3.Connection, q: SummaryQuery) -> Iterator[tuple[int, int,
         inner, args = _range_sql(
             "rollups", f"{bucket_expr} AS b, dims_pk, count, sum_hi, sum_lo", q, ranges
         )
-        group = "b, dims_pk" if q.window is not None else "dims_pk"
-        sql = (f"SELECT b, dims_pk, SUM(count), SUM(sum_hi), SUM(sum_lo) FROM ({inner})"
-               f" GROUP BY {group}")
+        # Without a group-by, dimension sets need not be told apart: no sort, one row per window.
+        dims = "dims_pk" if q.group_by else "0"
+        group = ", ".join(([] if q.window is None else ["b"]) + ([dims] if q.group_by else []))
+        sql = (f"SELECT b, {dims}, SUM(count), SUM(sum_hi), SUM(sum_lo) FROM ({inner})"
+               + (f" GROUP BY {group}" if group else ""))
         try:
             rows = conn.execute(sql, args).fetchall()
         except sqlite3.OperationalError as exc:  # SUM() overflowed int64: add in Python instead
@@ -161,6 +163,8 @@ def _rows(conn: sqlite3.Connection, q: SummaryQuery) -> Iterator[tuple[int, int,
                 raise
             rows = _python_sums(conn, inner, args)
         for b, dims_pk, count, hi, lo in rows:
+            if count is None:  # an aggregate without GROUP BY over no rows
+                continue
             acc = _Acc()
             acc.count, acc.total = int(count), join(int(hi), 0) + int(lo)
             yield _window_of(q, b), dims_pk, acc
