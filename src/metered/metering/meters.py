@@ -10,7 +10,7 @@ from typing import Any
 
 from metered.accounts import Caller
 from metered.clock import now_seconds
-from metered.errors import ConflictError, NotFoundError, invalid_param
+from metered.errors import NotFoundError, invalid_param
 from metered.ids import new_id
 from metered.store.pages import Page, PageRequest, fetch_page
 
@@ -188,9 +188,11 @@ def set_meter_status(conn: sqlite3.Connection, caller: Caller, meter_id: str,
     if active:
         other = _active_meter_for_event(conn, caller, meter.event_name)
         if other is not None:
-            raise ConflictError(
+            # 400 as for create_meter, not 409: SDKs retry a 409 and raise it as an APIError.
+            raise invalid_param(
+                "event_name",
                 f"Another active meter ('{other.id}') uses event_name '{meter.event_name}'.",
-                code="resource_already_exists", param="event_name",
+                code="resource_already_exists",
             )
         conn.execute(
             "UPDATE meters SET status='active', deactivated_at=NULL, updated=? WHERE pk=?",

@@ -77,6 +77,8 @@ def join(hi: int, lo: int) -> int:
 
 def from_scaled(scaled: int) -> Decimal:
     """Back to a Decimal without trailing zeros, and without an exponent (5000, not 5E+3)."""
+    if scaled % SCALE == 0:
+        return Decimal(scaled // SCALE)
     value = (Decimal(scaled) / _SCALE_DECIMAL).normalize()
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)

@@ -211,18 +211,36 @@ def _merge(into: _Acc, acc: _Acc) -> None:
     into.uniques |= acc.uniques
 
 
+# (database file, dims_pk) -> the dimension values; a dimension set never changes once created,
+# so this cache can't go stale. Bounded: cleared when it outgrows _DIMENSION_CACHE_MAX.
+_dimension_cache: dict[tuple[str, int], tuple[str | None, ...]] = {}
+_DIMENSION_CACHE_MAX = 1_000_000
+
+
 def _dimension_values(conn: sqlite3.Connection, meter: Meter, dims_pks: set[int]
                       ) -> dict[int, dict[str, str | None]]:
-    empty = dict.fromkeys(meter.dimension_keys)
-    out: dict[int, dict[str, str | None]] = {0: empty}
-    pks = [pk for pk in dims_pks if pk]
-    for start in range(0, len(pks), 500):
-        chunk = pks[start : start + 500]
+    keys = meter.dimension_keys
+    out: dict[int, dict[str, str | None]] = {0: dict.fromkeys(keys)}
+    database = conn.execute("PRAGMA database_list").fetchone()[2]
+    missing = []
+    for pk in dims_pks:
+        if pk:
+            values = _dimension_cache.get((database, pk))
+            if values is None:
+                missing.append(pk)
+            else:
+                out[pk] = dict(zip(keys, values, strict=True))
+    if len(_dimension_cache) + len(missing) > _DIMENSION_CACHE_MAX:
+        _dimension_cache.clear()
+    for start in range(0, len(missing), 500):
+        chunk = missing[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for pk, dims in conn.execute(
             f"SELECT dims_pk, dims FROM dimension_sets WHERE dims_pk IN ({marks})", chunk
         ):
-            out[pk] = dict(zip(meter.dimension_keys, json.loads(dims), strict=True))
+            values = tuple(json.loads(dims))
+            _dimension_cache[(database, pk)] = values
+            out[pk] = dict(zip(keys, values, strict=True))
     return out
 
 
