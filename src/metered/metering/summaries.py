@@ -254,7 +254,7 @@ def summarize(conn: sqlite3.Connection, q: SummaryQuery) -> list[Summary]:
     if q.group_by:
         names = _dimension_values(conn, q.meter, {dims_pk for _, dims_pk, _ in rows})
         if q.group_by == q.meter.dimension_keys:  # one group per dimension set: nothing to merge
-            ordered = sorted(rows, key=lambda r: (r[0], tuple(map(str, names[r[1]].values()))))
+            ordered = sorted(rows, key=lambda r: (r[0], r[1]))  # window, then creation order
             return [
                 Summary(start, start + window_size, names[dims_pk], acc.value(formula))
                 for start, dims_pk, acc in ordered
