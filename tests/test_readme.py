@@ -24,7 +24,7 @@ def test_python_example_runs(server: Server, tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "1250.0"
+    assert out.stdout.strip() == "1250"
 
 
 def test_two_commands_are_first() -> None:

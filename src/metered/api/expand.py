@@ -14,12 +14,15 @@ EXPANDABLE = {
                  "cash_balance", "tax", "discount"},
     "billing.meter": set(),
     "billing.meter_event_summary": set(),
+    "billing.meter_event": set(),
+    "billing.meter_event_adjustment": set(),
 }
 
 
 def check_expand(params: Params, object_type: str, *, is_list: bool = False) -> None:
     allowed = EXPANDABLE.get(object_type, set())
     for path in params.str_list("expand"):
-        field = path[5:] if is_list and path.startswith("data.") else path
-        if field not in allowed:
+        # On a list only `data.<field>` names a field of the listed objects, as on Stripe.
+        field = path.removeprefix("data.") if is_list else path
+        if field not in allowed or (is_list and field == path):
             raise invalid_param("expand", f"This property cannot be expanded ({path}).")

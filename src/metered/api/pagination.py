@@ -6,12 +6,15 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from metered.accounts import Caller
 from metered.api.params import Params
 from metered.errors import InvalidRequestError, NotFoundError
 from metered.store.pages import PageRequest
 
 
-def page_request(params: Params, conn: sqlite3.Connection, table: str) -> PageRequest:
+def page_request(params: Params, conn: sqlite3.Connection, table: str,
+                 caller: Caller | None = None) -> PageRequest:
+    """`caller` scopes the cursors: another account's or mode's id is no such object."""
     limit = params.int("limit", minimum=1, maximum=100) or 10
     after = params.str("starting_after")
     before = params.str("ending_before")
@@ -22,16 +25,22 @@ def page_request(params: Params, conn: sqlite3.Connection, table: str) -> PageRe
         )
     return PageRequest(
         limit=limit,
-        starting_after_pk=_cursor_pk(conn, table, after, "starting_after"),
-        ending_before_pk=_cursor_pk(conn, table, before, "ending_before"),
+        starting_after_pk=_cursor_pk(conn, table, after, "starting_after", caller),
+        ending_before_pk=_cursor_pk(conn, table, before, "ending_before", caller),
     )
 
 
-def _cursor_pk(conn: sqlite3.Connection, table: str, object_id: str | None, param: str
-               ) -> int | None:
+def _cursor_pk(conn: sqlite3.Connection, table: str, object_id: str | None, param: str,
+               caller: Caller | None) -> int | None:
     if not object_id:
         return None
-    row = conn.execute(f"SELECT pk FROM {table} WHERE id=?", (object_id,)).fetchone()
+    if caller is None:
+        row = conn.execute(f"SELECT pk FROM {table} WHERE id=?", (object_id,)).fetchone()
+    else:
+        row = conn.execute(
+            f"SELECT pk FROM {table} WHERE id=? AND account_pk=? AND livemode=?",
+            (object_id, caller.account_pk, caller.livemode),
+        ).fetchone()
     if row is None:
         raise NotFoundError(f"No such object: '{object_id}'", param=param)
     return int(row[0])

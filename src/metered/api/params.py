@@ -57,6 +57,8 @@ def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
             if not isinstance(node, dict):
                 raise invalid_param(key, f"Conflicting values for parameter {key}.")
             if last:
+                if isinstance(node.get(part), dict):  # `a[b]=1&a=2`: the scalar came second
+                    raise invalid_param(key, f"Conflicting values for parameter {key}.")
                 node[part] = value
             else:
                 child = node.get(part)
@@ -79,7 +81,13 @@ def decode_form(body: bytes) -> dict[str, Any]:
             "The request body is not valid UTF-8.", code="parameter_invalid_encoding"
         ) from exc
     try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=20000)
+        # errors="strict": a percent-escape that is not UTF-8 (`name=%FF`) is an error, not U+FFFD.
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=20000, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError(
+            "A percent-encoded parameter is not valid UTF-8.", code="parameter_invalid_encoding"
+        ) from exc
     except ValueError as exc:
         raise InvalidRequestError(f"Could not parse the form body: {exc}.") from exc
     return decode_pairs(pairs)

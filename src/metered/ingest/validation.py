@@ -24,7 +24,8 @@ MAX_PAYLOAD_KEYS = 100
 MAX_PAYLOAD_BYTES = 16_384
 MAX_UNIQUE_VALUE = 256
 _json_encode = msgspec.json.Encoder().encode
-_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T")
+_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T", re.ASCII)
+_INT_RE = re.compile(r"-?[0-9]{1,19}")
 
 
 @dataclass(slots=True)
@@ -41,7 +42,7 @@ def parse_timestamp(raw: object, now: int, param: str = "timestamp") -> int:
         raise invalid_param(param, "timestamp must be a Unix timestamp in seconds.")
     if isinstance(raw, int):
         ts = raw
-    elif isinstance(raw, str) and raw.strip().lstrip("-").isdigit() and len(raw) < 20:
+    elif isinstance(raw, str) and _INT_RE.fullmatch(raw):
         ts = int(raw)
     elif isinstance(raw, str) and _ISO_RE.match(raw):
         try:

@@ -7,6 +7,7 @@ A value is a non-negative Decimal with at most 15 significant digits (Stripe's l
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 MAX_SIGNIFICANT_DIGITS = 15
@@ -15,6 +16,8 @@ SCALE = 10**MAX_DECIMAL_PLACES
 LO_BITS = 40
 LO_MASK = (1 << LO_BITS) - 1
 _SCALE_DECIMAL = Decimal(SCALE)
+# ASCII digits only: Decimal() alone would also take "1_000", " 5 " and non-Latin digits.
+_NUMBER_RE = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _ONE = Decimal(1)
 
 
@@ -28,9 +31,11 @@ def parse_quantity(raw: object) -> Decimal:
     if isinstance(raw, int):
         value = Decimal(raw)
     elif isinstance(raw, str | float):
-        text = str(raw).strip() if isinstance(raw, str) else repr(raw)
-        if not text or len(text) > 64:
-            raise QuantityError("must be a number")
+        text = raw if isinstance(raw, str) else repr(raw)
+        if len(text) > 64 or not _NUMBER_RE.fullmatch(text):
+            if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+                raise QuantityError("must be a finite number")
+            raise QuantityError("must be a plain decimal number such as 12 or 0.5")
         try:
             value = Decimal(text)
         except InvalidOperation as exc:

@@ -47,7 +47,9 @@ def register(app: App) -> None:
         return response
 
     async def retrieve(request: Request) -> Response:
-        check_expand(request.params(), "customer")
+        params = request.params()
+        params.reject_unknown(())
+        check_expand(params, "customer")
         customer = domain.get_customer(
             app.engine.reader(), request.require_caller, request.path_params["id"]
         )
@@ -77,9 +79,10 @@ def register(app: App) -> None:
 
     async def list_(request: Request) -> Response:
         params = request.params()
+        params.reject_unknown(("limit", "starting_after", "ending_before", "email"))
         check_expand(params, "customer", is_list=True)
         conn = app.engine.reader()
-        page = page_request(params, conn, "customers")
+        page = page_request(params, conn, "customers", request.require_caller)
         customers, has_more = domain.list_customers(
             conn, request.require_caller, page, email=params.str("email")
         )

@@ -8,10 +8,12 @@ POST /v1/metered/events/batch            JSON array or NDJSON, up to 10,000 even
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from metered.api.expand import check_expand
 from metered.api.http import Request, Response, encode_json
 from metered.api.params import Params
 from metered.clock import now_seconds
@@ -23,6 +25,7 @@ from metered.ingest.validation import validate_event
 if TYPE_CHECKING:
     from metered.api.app import App
 
+log = logging.getLogger("metered.api")
 MAX_BATCH = 10_000
 MAX_BATCH_BYTES = 32 << 20
 _ndjson_line = msgspec.json.Decoder()
@@ -106,6 +109,13 @@ def validate_batch(
                 exc.message,
                 exc.param,
             )
+        except (ValueError, TypeError):
+            # A validation bug must cost one event its answer, not the whole batch: log it loudly.
+            log.exception("validating event %d of %s raised", i, request.request_id)
+            results[i] = EventResult(
+                "rejected", identifier if isinstance(identifier, str) else None,
+                "parameter_invalid", "This event could not be validated.", None,
+            )
     return valid, positions, results
 
 
@@ -155,6 +165,7 @@ def meter_event_v1(event: ValidatedEvent, payload: dict[str, Any], created: int)
 
 def adjustment_params(params: Params) -> tuple[str, str]:
     params.reject_unknown(("event_name", "type", "cancel"))
+    check_expand(params, "billing.meter_event_adjustment")
     event_name = params.req_str("event_name", max_length=100)
     kind = params.str("type") or "cancel"
     if kind != "cancel":
@@ -170,6 +181,7 @@ def register(app: App) -> None:
     async def create_v1(request: Request) -> Response:
         params = request.params()
         params.reject_unknown(("event_name", "payload", "identifier", "timestamp"))
+        check_expand(params, "billing.meter_event")
         event = validate_event(
             params.data,
             request.require_caller,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from metered.api.app import App
 
 MAX_USAGE_GROUPS = 100_000
+SUMMARY_PARAMS = ("customer", "start_time", "end_time", "value_grouping_window", "group_by")
 
 
 def _spec(params: Params) -> domain.MeterSpec:
@@ -117,7 +118,9 @@ def register(app: App) -> None:
         )
 
     async def retrieve(request: Request) -> Response:
-        check_expand(request.params(), "billing.meter")
+        params = request.params()
+        params.reject_unknown(())
+        check_expand(params, "billing.meter")
         meter = domain.get_meter(app.engine.reader(), request.require_caller,
                                  request.path_params["id"])
         return render(meter)
@@ -128,6 +131,8 @@ def register(app: App) -> None:
         check_expand(params, "billing.meter")
         params.reject_unknown(("display_name",))
         display_name = params.str("display_name", max_length=250)
+        if display_name == "":  # required on create, so it can't be emptied on update
+            raise invalid_param("display_name", "display_name must not be empty.")
         meter_id = request.path_params["id"]
         return await remember_and_answer(
             request, lambda conn: domain.update_meter(conn, caller, meter_id, display_name)
@@ -136,7 +141,9 @@ def register(app: App) -> None:
     def status_change(active: bool) -> Any:
         async def handler(request: Request) -> Response:
             caller = request.require_caller
-            check_expand(request.params(), "billing.meter")
+            params = request.params()
+            params.reject_unknown(())
+            check_expand(params, "billing.meter")
             meter_id = request.path_params["id"]
             return await remember_and_answer(
                 request, lambda conn: domain.set_meter_status(conn, caller, meter_id, active)
@@ -146,9 +153,10 @@ def register(app: App) -> None:
 
     async def list_(request: Request) -> Response:
         params = request.params()
+        params.reject_unknown(("limit", "starting_after", "ending_before", "status"))
         check_expand(params, "billing.meter", is_list=True)
         conn = app.engine.reader()
-        page = page_request(params, conn, "meters")
+        page = page_request(params, conn, "meters", request.require_caller)
         status = params.str("status", choices=("active", "inactive"))
         meters, has_more = domain.list_meters(conn, request.require_caller, page, status)
         return Response.json(
@@ -173,6 +181,7 @@ def register(app: App) -> None:
 
     async def event_summaries(request: Request) -> Response:
         params = request.params()
+        params.reject_unknown((*SUMMARY_PARAMS, "limit", "starting_after", "ending_before"))
         check_expand(params, "billing.meter_event_summary", is_list=True)
         meter, customer_pk, customer_id = _meter_and_customer(request, params, required=True)
         query = summary_query(params, meter, customer_pk)
@@ -200,6 +209,7 @@ def register(app: App) -> None:
 
     async def usage(request: Request) -> Response:
         params = request.params()
+        params.reject_unknown(SUMMARY_PARAMS)
         meter, customer_pk, customer_id = _meter_and_customer(request, params, required=False)
         query = summary_query(params, meter, customer_pk)
         summaries = summarize(app.engine.reader(), query)
