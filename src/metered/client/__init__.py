@@ -1,7 +1,10 @@
-"""The Python SDK: `Client` for every resource, typed models, retries that never double count.
+"""The Python SDK of metered: `Client` with one namespace per resource, typed models with exact
+`Decimal` quantities, one error hierarchy, and retries that can never count an event twice.
 
-Imports only msgspec and httpx (never the server's packages), so it ships in the same wheel but
-works against any metered server, embedded or distributed.
+Depends on httpx and msgspec only, never on the server's packages, so it works against any
+metered server. Layers: `wire` (requests and JSON) and `retries` (policy) are pure and shared;
+`transport` does the HTTP; `resources/` maps API operations to typed calls; `batching` prepares
+event batches.
 """
 
 from metered.client.client import Client
@@ -17,13 +20,18 @@ from metered.client.errors import (
 from metered.client.models import (
     BatchResult,
     Customer,
+    DeletedCustomer,
+    EventError,
     EventIn,
     EventOutcome,
     Meter,
+    MeterEvent,
+    MeterEventAdjustment,
     MeterEventSummary,
     Usage,
     UsageRow,
 )
+from metered.client.pages import Page
 
 __all__ = [
     "APIConnectionError",
@@ -32,13 +40,18 @@ __all__ = [
     "BatchResult",
     "Client",
     "Customer",
+    "DeletedCustomer",
+    "EventError",
     "EventIn",
     "EventOutcome",
     "IdempotencyError",
     "InvalidRequestError",
     "Meter",
+    "MeterEvent",
+    "MeterEventAdjustment",
     "MeterEventSummary",
     "MeteredError",
+    "Page",
     "RateLimitError",
     "Usage",
     "UsageRow",

@@ -1,78 +1,90 @@
-"""HTTP with retries: backoff with full jitter on network errors, 429 and 5xx, honouring
-Retry-After. Every POST carries an Idempotency-Key that is the same on each retry."""
+"""The synchronous HTTP transport: sends an `ApiRequest` with httpx, retries it under a
+`RetryPolicy`, and turns the answer into a typed model or a `MeteredError`."""
 
 from __future__ import annotations
 
-import random
+import logging
 import time
-import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 import httpx
 import msgspec
 
-from metered.client.errors import APIConnectionError, MeteredError, error_from_body
+from metered import __version__
+from metered.client.errors import APIConnectionError, APIError, MeteredError, error_from_answer
+from metered.client.retries import RetryPolicy
+from metered.client.wire import ApiRequest, decode_answer, decode_untyped
 
-RETRY_STATUSES = {429, 500, 502, 503, 504}
+T = TypeVar("T")
+log = logging.getLogger("metered.client")
+USER_AGENT = f"metered-python/{__version__}"
 
 
 class Transport:
-    def __init__(self, api_key: str, base_url: str, *, timeout: float = 30.0,
-                 max_retries: int = 3, backoff: float = 0.25, max_backoff: float = 8.0):
-        self.http = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout,
-            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "metered-python"},
+    def __init__(self, api_key: str, base_url: str, *, timeout: float,
+                 retry_policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep):
+        self.base_url = base_url.rstrip("/")
+        self.retry_policy = retry_policy
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout,
+            headers={"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT,
+                     "Accept": "application/json"},
         )
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
 
     def close(self) -> None:
-        self.http.close()
+        self._http.close()
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None, idempotency_key: str | None = None) -> Any:
-        headers: dict[str, str] = {}
-        content: bytes | None = None
-        if json is not None:
-            content = msgspec.json.encode(json)
-            headers["Content-Type"] = "application/json"
-        if method == "POST":
-            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+    def send(self, request: ApiRequest, answer: type[T]) -> T:
+        """Send `request` (retrying as the policy says) and decode a 2xx answer into `answer`."""
+        response = self._send_with_retries(request)
+        try:
+            return decode_answer(response.content, answer)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise APIError(
+                f"Unexpected answer to {request.method} {request.path}: {exc}",
+                status=response.status_code, request_id=response.headers.get("request-id"),
+            ) from exc
+
+    def _send_with_retries(self, request: ApiRequest) -> httpx.Response:
+        policy = self.retry_policy
         attempt = 0
         while True:
             try:
-                response = self.http.request(method, path, params=params, content=content,
-                                             headers=headers)
+                response = self._http.request(
+                    request.method, request.path, params=dict(request.params),
+                    content=request.body, headers=request.headers(),
+                )
             except httpx.TransportError as exc:
-                if attempt >= self.max_retries:
-                    where = self.http.base_url
-                    raise APIConnectionError(f"Could not reach {where}: {exc}") from exc
-                self._sleep(attempt, None)
+                if not policy.retries_network_error(attempt):
+                    raise APIConnectionError(
+                        f"No answer from {self.base_url} to {request.method} {request.path}"
+                        f" after {attempt + 1} attempt(s): {type(exc).__name__}: {exc}",
+                    ) from exc
+                self._wait(request, attempt, policy.delay(attempt), repr(exc))
                 attempt += 1
                 continue
-            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
-                self._sleep(attempt, response.headers.get("retry-after"))
+            if response.is_success:
+                return response
+            if policy.retries_status(response.status_code, attempt):
+                retry_after = response.headers.get("retry-after")
+                self._wait(request, attempt, policy.delay(attempt, retry_after),
+                           f"HTTP {response.status_code}")
                 attempt += 1
                 continue
-            return self._decode(response)
+            raise _error(response)
 
-    def _sleep(self, attempt: int, retry_after: str | None) -> None:
-        delay = random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
-        if retry_after and retry_after.replace(".", "", 1).isdigit():
-            delay = max(delay, min(float(retry_after), 60.0))
-        time.sleep(delay)
+    def _wait(self, request: ApiRequest, attempt: int, delay: float, reason: str) -> None:
+        log.info("retrying %s %s in %.2fs (attempt %d failed: %s; Idempotency-Key %s)",
+                 request.method, request.path, delay, attempt + 1, reason,
+                 request.idempotency_key)
+        self._sleep(delay)
 
-    @staticmethod
-    def _decode(response: httpx.Response) -> Any:
-        request_id = response.headers.get("request-id")
-        try:
-            body = msgspec.json.decode(response.content) if response.content else None
-        except msgspec.DecodeError:
-            body = None
-        if response.status_code >= 400:
-            raise error_from_body(response.status_code, body, request_id)
-        if body is None and response.content:
-            raise MeteredError(f"Invalid JSON from the server (HTTP {response.status_code})",
-                               status=response.status_code, request_id=request_id)
-        return body
+
+def _error(response: httpx.Response) -> MeteredError:
+    try:
+        body = decode_untyped(response.content) if response.content else None
+    except msgspec.DecodeError:
+        body = None
+    return error_from_answer(response.status_code, body, response.headers.get("request-id"))
