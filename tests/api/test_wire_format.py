@@ -551,3 +551,18 @@ def test_v1_and_v2_object_shapes(server: Server, account: httpx.Client) -> None:
         "cancel": {"identifier": "shape-1"}, "livemode": False, "status": "complete",
         "type": "cancel"}
     assert value_of(account, meter["id"], customer) == Decimal(1)
+
+
+def test_tiny_values_are_written_in_plain_digits(server: Server) -> None:
+    with server.client(server.new_account_key()) as c:
+        customer = c.post("/v1/customers", data={"name": "tiny"}).json()["id"]
+        meter = c.post("/v1/billing/meters", data={
+            "display_name": "t", "event_name": "tiny", "default_aggregation[formula]": "sum",
+        }).json()["id"]
+        c.post("/v1/billing/meter_events", data={
+            "event_name": "tiny", "payload[stripe_customer_id]": customer,
+            "payload[value]": "0.000000000001"})
+        now = int(time.time())
+        raw = c.get(f"/v1/metered/meters/{meter}/usage", params={
+            "start_time": (now - 3600) // 60 * 60, "end_time": (now // 60 + 2) * 60}).content
+    assert b'"aggregated_value":0.000000000001' in raw

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -17,6 +18,12 @@ from metered.errors import InvalidRequestError
 _encoder = msgspec.json.Encoder(decimal_format="number")
 encode_json = _encoder.encode
 _json_decoder = msgspec.json.Decoder()
+
+
+def json_number(value: Decimal | int) -> msgspec.Raw:
+    """An exact JSON number in plain digits: 0.000000000001, never 1E-12 (str(Decimal)'s form)."""
+    return msgspec.Raw(format(value, "f").encode() if isinstance(value, Decimal) else
+                       str(value).encode())
 
 
 @dataclass(slots=True)

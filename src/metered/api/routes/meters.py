@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from metered.api.expand import check_expand
-from metered.api.http import Request, Response
+from metered.api.http import Request, Response, json_number
 from metered.api.pagination import list_envelope, page_request
 from metered.api.params import Params
 from metered.billing.customers import get_customer
@@ -87,7 +87,7 @@ def summary_wire(summary: Summary, meter: domain.Meter, customer_id: str | None
     out: dict[str, Any] = {
         "id": summary.summary_id(meter, customer_id),
         "object": "billing.meter_event_summary",
-        "aggregated_value": summary.value,
+        "aggregated_value": json_number(summary.value),
         "end_time": summary.end,
         "livemode": meter.livemode,
         "meter": meter.id,
@@ -229,7 +229,7 @@ def register(app: App) -> None:
             "formula": meter.formula,
             "data": [
                 {"start_time": s.start, "end_time": s.end, "dimensions": s.dimensions,
-                 "aggregated_value": s.value}
+                 "aggregated_value": json_number(s.value)}
                 for s in summaries
             ],
         })
