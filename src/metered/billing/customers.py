@@ -158,11 +158,6 @@ def list_customers(conn: sqlite3.Connection, caller: Caller, page: PageRequest,
     return [_row(r) for r in result.rows], result.has_more
 
 
-def customer_pk_for_id(conn: sqlite3.Connection, customer_id: str) -> int | None:
-    row = conn.execute("SELECT pk FROM customers WHERE id=?", (customer_id,)).fetchone()
-    return int(row[0]) if row else None
-
-
 class CustomerDirectory:
     """customer id -> (pk, account, mode, deleted), cached for the ingest path.
 
