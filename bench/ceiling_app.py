@@ -1,8 +1,11 @@
-"""The reference: the same HTTP stack as metered, answering the same batches after only parsing.
+"""The reference app: the same HTTP stack as metered, answering the same requests after parsing.
 
-Served by uvicorn with uvloop and httptools in one process, like `metered serve`. It decodes the
-JSON (or form) body and answers a per-event result list of the same shape, and does nothing else:
-no validation, no storage. metered's rate divided by this one is the figure to watch.
+Served by uvicorn with uvloop and httptools in one process, like `metered serve`
+(see harness.start_ceiling). A batch is decoded with msgspec and answered with the counts and a
+per-event result list of the same shape and size as metered's; a single event (form-encoded) is
+parsed and echoed. No authentication, validation or storage: this is the most a Python server
+on this stack can do with these requests, and metered's rate divided by it is the figure to
+watch. Any other path (e.g. /healthz) answers a small JSON object.
 """
 
 from __future__ import annotations
@@ -30,15 +33,20 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not message.get("more_body"):
             break
     body = b"".join(chunks)
-    if scope["path"] == "/v1/metered/events/batch":
+    path = scope["path"]
+    if path == "/v1/metered/events/batch":
         events = _decode(body)
-        answer = _encode({"object": "metered.event_batch", "accepted": len(events),
-                          "duplicate": 0, "rejected": 0, "results": [
-                              {"index": i, "identifier": e.get("identifier"),
-                               "status": "accepted"} for i, e in enumerate(events)]})
+        answer = _encode({
+            "object": "metered.event_batch", "accepted": len(events), "duplicate": 0,
+            "rejected": 0,
+            "results": [{"index": i, "identifier": e.get("identifier"), "status": "accepted"}
+                        for i, e in enumerate(events)],
+        })
+    elif path == "/v1/billing/meter_events":
+        answer = _encode({"object": "billing.meter_event", "livemode": False,
+                          **dict(parse_qsl(body.decode()))})
     else:
-        parsed = dict(parse_qsl(body.decode()))
-        answer = _encode({"object": "billing.meter_event", "parsed": parsed})
+        answer = b'{"status":"ok"}'
     await send({"type": "http.response.start", "status": 200, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]})
     await send({"type": "http.response.body", "body": answer})
