@@ -8,7 +8,8 @@ Measured in one run, on one machine, with the load generator in its own process:
       bench/ceiling_app.py, which only decodes each 1,000-event batch and answers a per-event
       list of the same shape; events/s.
   (b) metered's sustained durable rate for the same batches (unique identifiers, 100 customers,
-      8 models x 3 token types, timestamps spread over the last 3 days: --spread-hours),
+      8 models x 3 token types; timestamps within the last minute, except a share of late
+      events (--late-share, 2%) spread over the last 3 days (--late-hours)),
       after a warm-up.
   (c) b / a.
   (d) single events (form-encoded v1 meter events, as the stripe SDK sends them, many keep-alive
@@ -172,8 +173,11 @@ def parse_args() -> argparse.Namespace:
                         help="length of each measured phase (default 30)")
     parser.add_argument("--warmup", type=float, default=None,
                         help="warm-up before the batch phases (default 5)")
-    parser.add_argument("--spread-hours", type=float, default=72,
-                        help="event timestamps lie in this many hours before now (default 72)")
+    parser.add_argument("--late-share", type=float, default=0.02,
+                        help="share of late events (default 0.02); the others are stamped"
+                             " within the minute before the workload is built")
+    parser.add_argument("--late-hours", type=float, default=72,
+                        help="late events lie up to this many hours before now (default 72)")
     parser.add_argument("--connections", type=int, default=8,
                         help="keep-alive connections for batches (default 8)")
     parser.add_argument("--single-connections", type=int, default=64,
@@ -269,10 +273,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     window = prefill_window(data_dir, args.dedupe_ids)
     print(f"  done in {window['seconds']:.0f} s: {window['layout']}")
     server = start_and_set_up(data_dir, new_key(data_dir))
-    spread = int(args.spread_hours * 3600)
-    batches = batch_workload(server.key, server.customers, templates=64, seed=1, spread=spread)
-    singles = single_workload(server.key, server.customers, templates=2000, seed=2,
-                              spread=spread)
+    late = (args.late_share, int(args.late_hours * 3600))
+    batches = batch_workload(server.key, server.customers, templates=64, seed=1, late=late)
+    singles = single_workload(server.key, server.customers, templates=2000, seed=2, late=late)
 
     # The ceiling is measured in two halves, before and after metered, so that a drift in the
     # machine's speed during the run shows (and averages out) instead of skewing the ratio.

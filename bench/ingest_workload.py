@@ -32,7 +32,7 @@ def prefill_window(data_dir: Path, ids: int) -> dict[str, Any]:
     """Put `ids` earlier events' ids in the dedupe set, straight into the SQLite file.
 
     Two layouts are supported, whichever the store has: a `seen_ids` table (random 16-byte
-    keys, inserted in sorted order), or raw `meter_events` rows carrying the key fingerprint
+    keys, inserted in sorted order), or raw event segments carrying the key fingerprints
     (the seen-set is the event table itself and the server indexes it in memory at start-up).
     """
     from metered.store import open_database
@@ -50,12 +50,12 @@ def prefill_window(data_dir: Path, ids: int) -> dict[str, Any]:
     if "seen_ids" in tables:
         layout = "seen_ids table: random 16-byte keys in sorted order, seq 0, expires now+36d"
         _prefill_seen_ids(conn, ids)
-    elif "meter_events" in tables:
-        layout = ("meter_events rows (the durable seen-set) with random fingerprints and "
+    elif "event_segments" in tables:
+        layout = ("raw event segments (the durable seen-set) with random fingerprints and "
                   "realistic identifiers and payloads, ingested 1 h ago, under no meter")
-        _prefill_event_rows(conn, ids)
+        _prefill_segments(conn, ids)
     else:
-        raise RuntimeError("the store has neither seen_ids nor meter_events: update the bench")
+        raise RuntimeError("the store has neither seen_ids nor event_segments: update the bench")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     filled = store_bytes(data_dir)
@@ -84,33 +84,53 @@ def _prefill_seen_ids(conn: sqlite3.Connection, ids: int) -> None:
         conn.execute("COMMIT")
 
 
-def _prefill_event_rows(conn: sqlite3.Connection, ids: int) -> None:
+def _prefill_segments(conn: sqlite3.Connection, ids: int) -> None:
+    """Raw event segments (the store's own format) of events ingested an hour ago."""
+    import numpy as np
+
+    from metered.ingest.segments import SegmentBuilder, max_seq
+
     ingested_ms = int(time.time() * 1000) - 3_600_000
     payload = json.dumps({"stripe_customer_id": "cus_" + "x" * 24, "value": "1234",
                           "model": "model-7", "token_type": "cached_input"},
                          separators=(",", ":"))
-    first_seq = (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM meter_events").fetchone()[0]
-                 + 1)
-    step = 1_000_000
-    for first in range(first_seq, first_seq + ids, step):
-        last = min(first_seq + ids - 1, first + step - 1)
-        conn.execute("BEGIN")
-        conn.execute(
-            "WITH RECURSIVE s(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM s WHERE i < ?)"
-            " INSERT INTO meter_events (seq, meter_pk, customer_pk, dims_pk, ts, identifier, fp,"
-            " value, value_hi, value_lo, payload, ingested_ms)"
-            " SELECT i, 0, 0, 0, ?, lower(hex(randomblob(16))), random(), '1234', 0,"
-            " 1234000000000000, ?, ? FROM s",
-            (first, last, ingested_ms // 1000, payload, ingested_ms),
-        )
-        conn.execute("COMMIT")
+    rng = np.random.default_rng(11)
+    seq = max_seq(conn) + 1
+    per_segment = 8_000  # what one group commit of eight 1,000-event batches writes
+    end = seq + ids
+    conn.execute("BEGIN")
+    while seq < end:
+        n = min(per_segment, end - seq)
+        segment = SegmentBuilder(seq)
+        segment.fps = rng.integers(-(2**63), 2**63 - 1, size=n, dtype=np.int64).tolist()
+        segment.meter_pk = [0] * n
+        segment.identifier = [f"{x:032x}" for x in rng.integers(0, 2**63, size=n).tolist()]
+        segment.customer_pk = [0] * n
+        segment.dims_pk = [0] * n
+        segment.ts = [ingested_ms // 1000] * n
+        segment.value = ["1234"] * n
+        segment.payload = [payload] * n
+        segment.write(conn, ingested_ms)
+        seq += n
+        if seq % 1_000_000 < per_segment:
+            conn.execute("COMMIT")
+            conn.execute("BEGIN")
+    conn.execute("COMMIT")
 
 
 # --- the workloads ---------------------------------------------------------------------------
 
 
+def event_time(rng: random.Random, now: int, late: tuple[float, int]) -> int:
+    """Live traffic is stamped within the last minute; a share arrives late, by up to hours."""
+    share, seconds = late
+    if rng.random() < share:
+        return now - rng.randint(60, seconds)
+    return now - rng.randint(0, 59)
+
+
 def batch_workload(key: str, customers: list[str], templates: int, seed: int,
-                   spread: int) -> Workload:
+                   late: tuple[float, int]) -> Workload:
     """`templates` different 1,000-event batches; identifiers are TAG-<n>, unique per request."""
     now = int(time.time())
     rng = random.Random(seed)
@@ -123,7 +143,7 @@ def batch_workload(key: str, customers: list[str], templates: int, seed: int,
             events.append({
                 "event_name": EVENT_NAME,
                 "identifier": f"{TAG.decode()}-{j:04d}",
-                "timestamp": now - rng.randint(0, spread),
+                "timestamp": event_time(rng, now, late),
                 "payload": {"stripe_customer_id": rng.choice(customers), "value": str(value),
                             "model": rng.choice(MODELS), "token_type": rng.choice(TOKEN_TYPES)},
             })
@@ -135,7 +155,7 @@ def batch_workload(key: str, customers: list[str], templates: int, seed: int,
 
 
 def single_workload(key: str, customers: list[str], templates: int, seed: int,
-                    spread: int) -> Workload:
+                    late: tuple[float, int]) -> Workload:
     """Form-encoded v1 meter events, brackets percent-encoded as the stripe SDK sends them."""
     now = int(time.time())
     rng = random.Random(seed)
@@ -143,7 +163,7 @@ def single_workload(key: str, customers: list[str], templates: int, seed: int,
     for _ in range(templates):
         value = rng.randint(1, 4000)
         body = (f"event_name={EVENT_NAME}&identifier={TAG.decode()}"
-                f"&timestamp={now - rng.randint(0, spread)}"
+                f"&timestamp={event_time(rng, now, late)}"
                 f"&payload%5Bstripe_customer_id%5D={rng.choice(customers)}"
                 f"&payload%5Bvalue%5D={value}&payload%5Bmodel%5D={rng.choice(MODELS)}"
                 f"&payload%5Btoken_type%5D={rng.choice(TOKEN_TYPES)}").encode()

@@ -13,11 +13,14 @@ import signal
 import sqlite3
 import threading
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+
+from metered.ingest.segments import iter_events
 
 from conftest import Server, start_server
 
@@ -78,9 +81,7 @@ def _load(base_url: str, key: str, customer: str, ledger: Ledger, stop: threadin
 def _stored(db_path: Path) -> dict[str, int]:
     conn = sqlite3.connect(db_path)
     try:
-        return dict(conn.execute(
-            "SELECT identifier, COUNT(*) FROM meter_events GROUP BY identifier"
-        ).fetchall())
+        return dict(Counter(event.identifier for event in iter_events(conn)))
     finally:
         conn.close()
 

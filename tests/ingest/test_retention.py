@@ -24,7 +24,7 @@ def test_retention_forgets_only_expired_ids(tmp_path: Path) -> None:
 
         h.submit_all([("batch", events(0, 300))])
         # Pretend these 300 were ingested 37 days ago, then ingest 300 more now.
-        h.run(lambda c: c.execute("UPDATE meter_events SET ingested_ms = ?",
+        h.run(lambda c: c.execute("UPDATE event_segments SET ingested_ms = ?",
                                   (now_ms() - WINDOW_MS - 86_400_000,)))
         h.submit_all([("batch", events(300, 600))])
         h.run(lambda c: c.execute(
@@ -36,7 +36,7 @@ def test_retention_forgets_only_expired_ids(tmp_path: Path) -> None:
         assert removed == 301
         assert len(index) == 300
         conn = h.engine.reader()
-        assert conn.execute("SELECT COUNT(*) FROM meter_events").fetchone()[0] == 600  # kept
+        assert conn.execute("SELECT SUM(count) FROM event_segments").fetchone()[0] == 600  # kept
         assert conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 0
         # Ids inside the window are still deduplicated.
         (outcome,) = h.submit_all([("batch", events(300, 310))])

@@ -15,6 +15,7 @@ from metered.errors import NotFoundError
 from metered.ids import new_id
 from metered.ingest.apply import EventApplier
 from metered.ingest.events import dedupe_key
+from metered.ingest.segments import stored_event
 from metered.metering.meters import get_meter_by_pk
 from metered.metering.quantity import parse_quantity, to_scaled
 from metered.metering.rollups import retract_event
@@ -55,10 +56,11 @@ def cancel_event(conn: sqlite3.Connection, applier: EventApplier, caller: Caller
     ).fetchone()
     if existing is not None:
         return Adjustment(existing[0], event_name, identifier, caller.livemode, existing[1])
-    event = conn.execute(
-        "SELECT meter_pk, customer_pk, dims_pk, ts, value FROM meter_events WHERE seq=?", (seq,)
-    ).fetchone()
-    meter_pk, customer_pk, dims_pk, ts, value = event
+    event = stored_event(conn, seq)
+    assert event is not None, f"the dedupe index points at seq {seq}, which is not stored"
+    meter_pk, customer_pk, dims_pk, ts, value = (
+        event.meter_pk, event.customer_pk, event.dims_pk, event.ts, event.value
+    )
     meter = get_meter_by_pk(conn, meter_pk)
     adjustment = Adjustment(new_id("mtrea"), event_name, identifier, caller.livemode, now_ms())
     conn.execute(

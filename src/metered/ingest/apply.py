@@ -2,48 +2,45 @@
 
 Runs on the writer thread inside the group-commit transaction. An event is new unless its dedupe
 key is pending in this transaction or already stored (found through the in-memory SeenIndex and
-confirmed against the stored event). New events are stored as immutable raw rows, which carry
-the key's fingerprint and so are the durable seen-set, and added to the rollups, all in the
-same transaction. The index learns the new keys only once the transaction has committed.
+confirmed against the stored event). New events are stored in an immutable raw segment, whose
+fingerprints are the durable seen-set, and added to the rollups, all in the same transaction.
+The index learns the new keys only once the transaction has committed.
 """
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Sequence
-
-import numpy as np
 
 from metered.clock import now_ms
 from metered.ingest.events import DEDUPE_DAYS, EventResult, ValidatedEvent, dedupe_key
 from metered.ingest.seen_index import SeenIndex, fingerprint
-from metered.metering.quantity import LO_BITS, LO_MASK
-from metered.metering.rollups import CellDeltas, add_stored_events
+from metered.ingest.segments import (
+    SEGMENT_MAX_EVENTS,
+    KeysCache,
+    SegmentBuilder,
+    fingerprints_since,
+    max_seq,
+    seq_ingested_since,
+)
+from metered.metering.quantity import split
+from metered.metering.rollups import CellDeltas, MinuteSums, add_minute_sums
 
 ACCEPTED = EventResult("accepted", None)
-_RAW_COLUMNS = 12
-_RAW_CHUNK = 1000  # rows per INSERT: 12,000 parameters, under SQLite's 32,766
-
-
-@functools.cache
-def _insert_raw_sql(rows: int) -> str:
-    values = ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?)"] * rows)
-    return (
-        "INSERT INTO meter_events (seq, meter_pk, customer_pk, dims_pk, ts, identifier, fp,"
-        f" value, value_hi, value_lo, payload, ingested_ms) VALUES {values}"
-    )
 WINDOW_MS = (DEDUPE_DAYS + 1) * 86_400_000
-_LOAD_CHUNK = 200_000
+_INSERT_EXTREME = (
+    "INSERT INTO extreme_events (meter_pk, customer_pk, dims_pk, ts, seq, value_hi, value_lo)"
+    " VALUES (?,?,?,?,?,?,?)"
+)
 
 
 class EventApplier:
     """Writer-thread state: next event seq, dimension-set ids, and the dedupe index."""
 
     def __init__(self, conn: sqlite3.Connection):
-        row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM meter_events").fetchone()
-        self.next_seq = int(row[0]) + 1
+        self.next_seq = max_seq(conn) + 1
         self.index = SeenIndex()
+        self.keys = KeysCache()
         self._dims: dict[tuple[int, str], int] = {}
         self._pending_dims: dict[tuple[int, str], int] = {}
         self._pending_keys: dict[bytes, int] = {}  # accepted in the open transaction
@@ -52,10 +49,8 @@ class EventApplier:
 
     def _load_index(self, conn: sqlite3.Connection) -> None:
         first = seq_ingested_since(conn, now_ms() - WINDOW_MS)
-        cur = conn.execute("SELECT fp, seq FROM meter_events WHERE seq >= ?", (first,))
-        while rows := cur.fetchmany(_LOAD_CHUNK):
-            data = np.array(rows, dtype=np.int64)
-            self.index.load(data[:, 0], data[:, 1])
+        for fps, seqs in fingerprints_since(conn, first):
+            self.index.load(fps, seqs)
         self.index.expire_before(first)
 
     # --- transaction bookkeeping ---------------------------------------------------------
@@ -80,8 +75,7 @@ class EventApplier:
     def rolled_back(self, conn: sqlite3.Connection) -> None:
         self._pending_dims.clear()
         self._pending_keys.clear()
-        row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM meter_events").fetchone()
-        self.next_seq = int(row[0]) + 1
+        self.next_seq = max_seq(conn) + 1
 
     # --- lookups -------------------------------------------------------------------------
 
@@ -113,21 +107,18 @@ class EventApplier:
     def _confirmed(self, conn: sqlite3.Connection, keys: list[bytes],
                    candidates: dict[int, list[int]]) -> dict[int, int]:
         """Which candidate positions really are stored events: position -> seq."""
-        seqs = sorted({seq for found in candidates.values() for seq in found})
-        stored: dict[int, bytes] = {}
-        for start in range(0, len(seqs), 500):
-            chunk = seqs[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for seq, meter_pk, identifier in conn.execute(
-                f"SELECT seq, meter_pk, identifier FROM meter_events WHERE seq IN ({marks})",
-                chunk,
-            ):
-                account_pk, livemode, event_name = self._meter_key(conn, meter_pk)
-                stored[seq] = dedupe_key(account_pk, livemode, event_name, identifier)
+        stored: dict[int, bytes | None] = {}
         confirmed: dict[int, int] = {}
         for position, found in candidates.items():
             for seq in found:
-                if stored.get(seq) == keys[position]:
+                if seq not in stored:
+                    located = self.keys.key_of(conn, seq)
+                    if located is None:
+                        stored[seq] = None
+                    else:
+                        account_pk, livemode, event_name = self._meter_key(conn, located[0])
+                        stored[seq] = dedupe_key(account_pk, livemode, event_name, located[1])
+                if stored[seq] == keys[position]:
                     confirmed[position] = seq
                     break
         return confirmed
@@ -150,55 +141,60 @@ class EventApplier:
         fps = [fingerprint(k) for k in keys]
         stored = self._confirmed(conn, keys, self.index.candidates(fps))
         ingested = now_ms()
-        raw: list[object] = []  # the raw rows, flattened for multi-row INSERTs
+        seq = self.next_seq
+        segment = SegmentBuilder(seq)
+        sums: MinuteSums = {}
         deltas = CellDeltas()
-        first_seq = seq = self.next_seq
+        extremes: list[tuple[int, ...]] = []
+        dims_cache: dict[tuple[int, str], int] = {}
         for i, event in enumerate(events):
             key = keys[i]
             if i in stored or key in pending:
                 results[i] = EventResult("duplicate", event.identifier)
                 continue
+            if len(segment) >= SEGMENT_MAX_EVENTS:
+                segment.write(conn, ingested)
+                segment = SegmentBuilder(seq)
             pending[key] = seq
             meter = event.meter
-            dims_pk = self.dims_pk(conn, meter.pk, event.dims) if event.dims else 0
-            scaled = event.scaled
-            raw += (seq, meter.pk, event.customer_pk, dims_pk, event.ts, event.identifier,
-                    fps[i], event.value, scaled >> LO_BITS, scaled & LO_MASK, event.payload,
-                    ingested)
-            if meter.formula not in ("sum", "count"):
-                deltas.add_event(meter.pk, event.customer_pk, dims_pk, meter.formula, event.ts,
-                                 seq, scaled,
-                                 event.value if meter.formula == "unique_count" else None)
+            meter_pk = meter.pk
+            dims_pk = 0
+            if event.dims:
+                dims_key = (meter_pk, event.dims)
+                dims_pk = dims_cache.get(dims_key, 0)
+                if not dims_pk:
+                    dims_pk = dims_cache[dims_key] = self.dims_pk(conn, meter_pk, event.dims)
+            customer_pk, ts, scaled = event.customer_pk, event.ts, event.scaled
+            segment.fps.append(fps[i])
+            segment.meter_pk.append(meter_pk)
+            segment.identifier.append(event.identifier)
+            segment.customer_pk.append(customer_pk)
+            segment.dims_pk.append(dims_pk)
+            segment.ts.append(ts)
+            segment.value.append(event.value)
+            segment.payload.append(event.payload)
+            cell_key = (meter_pk, customer_pk, ts // 60, dims_pk)
+            cell = sums.get(cell_key)
+            if cell is None:
+                sums[cell_key] = [1, scaled]
+            else:
+                cell[0] += 1
+                cell[1] += scaled
+            formula = meter.formula
+            if formula != "sum" and formula != "count":
+                deltas.add_event(meter_pk, customer_pk, dims_pk, formula, ts, seq, scaled,
+                                 event.value if formula == "unique_count" else None)
+                if formula != "unique_count":
+                    extremes.append((meter_pk, customer_pk, dims_pk, ts, seq, *split(scaled)))
             seq += 1
         self.next_seq = seq
-        if raw:
-            # Multi-row INSERTs: SQLite runs each chunk in one step, without Python's GIL.
-            width = _RAW_COLUMNS * _RAW_CHUNK
-            for start in range(0, len(raw), width):
-                chunk = raw[start : start + width]
-                conn.execute(_insert_raw_sql(len(chunk) // _RAW_COLUMNS), chunk)
-            add_stored_events(conn, first_seq, seq)
+        segment.write(conn, ingested)
+        if sums:
+            add_minute_sums(conn, sums)
             deltas.write(conn, sums=False)
+            if extremes:
+                conn.executemany(_INSERT_EXTREME, extremes)
         return [
             r if r is not ACCEPTED else EventResult("accepted", events[i].identifier)
             for i, r in enumerate(results)
         ]
-
-
-def seq_ingested_since(conn: sqlite3.Connection, ms: int) -> int:
-    """The first seq ingested at or after `ms` (seq grows with ingestion time): binary search."""
-    lo_row = conn.execute("SELECT MIN(seq), MAX(seq) FROM meter_events").fetchone()
-    if lo_row[0] is None:
-        return 1
-    lo, hi = int(lo_row[0]), int(lo_row[1]) + 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        row = conn.execute(
-            "SELECT seq, ingested_ms FROM meter_events WHERE seq >= ? ORDER BY seq LIMIT 1",
-            (mid,),
-        ).fetchone()
-        if row is None or row[1] >= ms:
-            hi = mid
-        else:
-            lo = int(row[0]) + 1
-    return lo

@@ -13,7 +13,8 @@ import sqlite3
 from collections.abc import Callable
 
 from metered.clock import now_ms, now_seconds
-from metered.ingest.apply import WINDOW_MS, EventApplier, seq_ingested_since
+from metered.ingest.apply import WINDOW_MS, EventApplier
+from metered.ingest.segments import seq_ingested_since
 from metered.ingest.writer import GroupCommitWriter, WriteRequest
 
 log = logging.getLogger("metered.retention")

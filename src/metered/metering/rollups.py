@@ -88,7 +88,7 @@ class CellDeltas:
         return out
 
     def write(self, conn: sqlite3.Connection, *, sums: bool = True) -> None:
-        """Upsert the cells; `sums=False` when `add_stored_events` already counted them."""
+        """Upsert the cells; `sums=False` when `add_minute_sums` already counted them."""
         if self.minutes:
             cells = self.cells()
             if sums:
@@ -140,49 +140,36 @@ ON CONFLICT DO UPDATE SET
   last_ts = CASE WHEN {_NEWER} THEN excluded.last_ts ELSE last_ts END
 """
 
-_MINUTE_DELTAS = """
-INSERT INTO temp.cell_deltas
-SELECT meter_pk, customer_pk, ts / 60 AS minute, dims_pk, COUNT(*), SUM(value_hi),
-       SUM(value_lo)
-FROM meter_events WHERE seq >= ? AND seq < ?
-GROUP BY meter_pk, customer_pk, minute, dims_pk
-"""
+# (meter_pk, customer_pk, minute, dims_pk) -> [count, scaled sum]: one transaction's events.
+MinuteSums = dict[tuple[int, int, int, int], list[int]]
 
 
-def _upsert_from_deltas(level: int, bucket: str) -> str:
-    return f"""
-INSERT INTO rollups (meter_pk, customer_pk, level, bucket, dims_pk, count, sum_hi, sum_lo)
-SELECT meter_pk, customer_pk, {level}, {bucket} AS b, dims_pk, SUM(n),
-       SUM(hi) + (SUM(lo) >> {LO_BITS}), SUM(lo) & {LO_MASK}
-FROM temp.cell_deltas
-GROUP BY meter_pk, customer_pk, b, dims_pk
-ON CONFLICT DO UPDATE SET
-  count = count + excluded.count,
-  sum_hi = sum_hi + excluded.sum_hi + ((sum_lo + excluded.sum_lo) >> {LO_BITS}),
-  sum_lo = (sum_lo + excluded.sum_lo) & {LO_MASK}
-"""
+def add_minute_sums(conn: sqlite3.Connection, minutes: MinuteSums) -> None:
+    """Add the count and sum of new events to their minute cells and the cells above them.
 
-
-_FROM_DELTAS = [
-    _upsert_from_deltas(level, f"minute / {size} * {size}") for level, size in LEVELS
-]
-
-
-def add_stored_events(conn: sqlite3.Connection, first_seq: int, end_seq: int) -> None:
-    """Add the count and sum of raw events first_seq <= seq < end_seq to their cells.
-
-    Runs entirely inside SQLite (in C, without Python's GIL): the hot path of ingestion. The
-    raw rows are grouped by minute once, into a temporary table; coarser levels come from it.
-    Max, last and unique values are kept by CellDeltas, for the meters that need them.
+    The hot path of ingestion: the writer sums a transaction's events per minute cell in one
+    pass, then this writes one upsert per touched cell and level, in key order (so SQLite walks
+    the rollup B-tree forward). Max, last and unique values are kept by CellDeltas.
     """
-    conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS cell_deltas (meter_pk INTEGER, customer_pk INTEGER,"
-        " minute INTEGER, dims_pk INTEGER, n INTEGER, hi INTEGER, lo INTEGER)"
-    )
-    conn.execute(_MINUTE_DELTAS, (first_seq, end_seq))
-    for sql in _FROM_DELTAS:
-        conn.execute(sql)
-    conn.execute("DELETE FROM temp.cell_deltas")
+    rows: list[tuple[int, ...]] = []
+    for level, size in LEVELS:
+        if size == 1:
+            cells = minutes
+        else:
+            cells = {}
+            for (meter_pk, customer_pk, minute, dims_pk), (n, total) in minutes.items():
+                key = (meter_pk, customer_pk, minute - minute % size, dims_pk)
+                cell = cells.get(key)
+                if cell is None:
+                    cells[key] = [n, total]
+                else:
+                    cell[0] += n
+                    cell[1] += total
+        for (meter_pk, customer_pk, bucket, dims_pk), (n, total) in cells.items():
+            rows.append((meter_pk, customer_pk, level, bucket, dims_pk, n,
+                         total >> LO_BITS, total & LO_MASK))
+    rows.sort()
+    conn.executemany(_UPSERT_CELL, rows)
 
 
 _UPSERT_UNIQUE = """
@@ -224,14 +211,13 @@ def _recompute_extremes(conn: sqlite3.Connection, meter_pk: int, customer_pk: in
     minute = buckets[0]
     cell = Cell()
     rows = conn.execute(
-        "SELECT e.seq, e.ts, e.value FROM meter_events e WHERE e.meter_pk=? AND e.customer_pk=?"
-        " AND e.ts>=? AND e.ts<? AND e.dims_pk=?"
+        "SELECT e.seq, e.ts, e.value_hi, e.value_lo FROM extreme_events e"
+        " WHERE e.meter_pk=? AND e.customer_pk=? AND e.dims_pk=? AND e.ts>=? AND e.ts<?"
         " AND NOT EXISTS (SELECT 1 FROM meter_event_adjustments a WHERE a.seq=e.seq)",
-        (meter_pk, customer_pk, minute * 60, minute * 60 + 60, dims_pk),
+        (meter_pk, customer_pk, dims_pk, minute * 60, minute * 60 + 60),
     )
-    for seq, event_ts, value in rows:
-        cell.add(to_scaled(parse_quantity(value)), event_ts, seq, formula == "max",
-                 formula == "last")
+    for seq, event_ts, hi, lo in rows:
+        cell.add(join(hi, lo), event_ts, seq, formula == "max", formula == "last")
     _store_extremes(conn, (meter_pk, customer_pk, MINUTE, minute, dims_pk), cell)
     for level, size in LEVELS[1:]:
         bucket = buckets[level]
@@ -274,27 +260,25 @@ def rebuild_rollups(conn: sqlite3.Connection, meter_pk: int, formula: str,
     Returns the number of events replayed. The result must equal the incrementally built cells
     (tests/metering/test_rollup_properties.py holds this as a property).
     """
+    from metered.ingest.segments import iter_events
+
     conn.execute("DELETE FROM rollups WHERE meter_pk=?", (meter_pk,))
     conn.execute("DELETE FROM rollup_extremes WHERE meter_pk=?", (meter_pk,))
     conn.execute("DELETE FROM rollup_uniques WHERE meter_pk=?", (meter_pk,))
+    cancelled = {row[0] for row in conn.execute("SELECT seq FROM meter_event_adjustments")}
     numeric = formula in ("sum", "max", "last")
     replayed = 0
-    last_seq = 0
-    while True:
-        rows = conn.execute(
-            "SELECT e.seq, e.customer_pk, e.dims_pk, e.ts, e.value FROM meter_events e"
-            " WHERE e.meter_pk=? AND e.seq>?"
-            " AND NOT EXISTS (SELECT 1 FROM meter_event_adjustments a WHERE a.seq=e.seq)"
-            " ORDER BY e.seq LIMIT ?",
-            (meter_pk, last_seq, chunk),
-        ).fetchall()
-        if not rows:
-            return replayed
-        deltas = CellDeltas()
-        for seq, customer_pk, dims_pk, ts, value in rows:
-            scaled = to_scaled(parse_quantity(value)) if numeric else 0
-            unique = value if formula == "unique_count" else None
-            deltas.add_event(meter_pk, customer_pk, dims_pk, formula, ts, seq, scaled, unique)
-        deltas.write(conn)
-        replayed += len(rows)
-        last_seq = rows[-1][0]
+    deltas = CellDeltas()
+    for event in iter_events(conn, meter_pk=meter_pk):
+        if event.seq in cancelled:
+            continue
+        scaled = to_scaled(parse_quantity(event.value)) if numeric else 0
+        unique = event.value if formula == "unique_count" else None
+        deltas.add_event(meter_pk, event.customer_pk, event.dims_pk, formula, event.ts,
+                         event.seq, scaled, unique)
+        replayed += 1
+        if replayed % chunk == 0:
+            deltas.write(conn)
+            deltas = CellDeltas()
+    deltas.write(conn)
+    return replayed

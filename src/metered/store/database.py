@@ -68,6 +68,13 @@ class Database:
                 raise RuntimeError(
                     f"{self.path} has schema version {version}; this metered knows {SCHEMA_VERSION}"
                 )
+            if 0 < version < SCHEMA_VERSION:
+                # Version 1 (a development build) kept a row per raw event; there is no release
+                # to migrate from yet. Migrations proper come with Alembic (distributed mode).
+                raise RuntimeError(
+                    f"{self.path} was created by a development build (schema version {version});"
+                    f" this metered needs version {SCHEMA_VERSION}: start from a new data dir"
+                )
             conn.execute("BEGIN IMMEDIATE")
             for statement in _ddl():
                 conn.execute(statement)

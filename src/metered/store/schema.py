@@ -17,7 +17,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 accounts = Table(
     "accounts",
@@ -85,26 +85,35 @@ dimension_sets = Table(
     UniqueConstraint("meter_pk", "dims"),
 )
 
-# Raw events: immutable, in ingestion order (seq). Every rollup can be rebuilt from them, and
-# they are the durable dedupe set: `fp` is the fingerprint of (account, mode, event_name,
-# identifier), indexed in memory by ingest.seen_index and confirmed against the row.
-meter_events = Table(
-    "meter_events",
+# Raw events: immutable, in ingestion order (seq), packed in segments (see ingest.segments).
+# Every rollup can be rebuilt from them, and they are the durable dedupe set: `fps` holds the
+# fingerprints of (account, mode, event_name, identifier), indexed in memory by
+# ingest.seen_index and confirmed against `keys`.
+event_segments = Table(
+    "event_segments",
     metadata,
-    Column("seq", Integer, primary_key=True),
-    Column("meter_pk", Integer, nullable=False),
-    Column("customer_pk", Integer, nullable=False),
-    Column("dims_pk", Integer, nullable=False),
-    Column("ts", BigInteger, nullable=False),
-    Column("identifier", Text, nullable=False),
-    Column("fp", BigInteger, nullable=False),  # fingerprint of the dedupe key (SeenIndex)
-    Column("value", Text, nullable=False),
-    # value * 10**12 as hi * 2**40 + lo (0 for count and unique_count), so SQL can roll it up
+    Column("first_seq", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("ingested_ms", BigInteger, nullable=False),
+    Column("fps", LargeBinary, nullable=False),
+    Column("keys", LargeBinary, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Index("event_segments_by_time", "ingested_ms"),
+)
+
+# The events of max and last meters, by cell: cancelling one of them recomputes its cells'
+# maximum or latest value from the others (sum, count and unique_count cells are inverted).
+extreme_events = Table(
+    "extreme_events",
+    metadata,
+    Column("meter_pk", Integer, primary_key=True),
+    Column("customer_pk", Integer, primary_key=True),
+    Column("dims_pk", Integer, primary_key=True),
+    Column("ts", BigInteger, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
     Column("value_hi", BigInteger, nullable=False),
     Column("value_lo", BigInteger, nullable=False),
-    Column("payload", Text, nullable=False),
-    Column("ingested_ms", BigInteger, nullable=False),
-    Index("meter_events_by_cell", "meter_pk", "customer_pk", "ts"),
+    sqlite_with_rowid=False,
 )
 
 meter_event_adjustments = Table(
