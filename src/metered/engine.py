@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from metered.billing.customers import CustomerDirectory
+from metered.ingest.parse_pool import ParsePool
 from metered.ingest.validation import IngestContext
 from metered.ingest.writer import GroupCommitWriter
 from metered.metering.meters import MeterRegistry, load_all_meters
@@ -17,29 +18,39 @@ from metered.store.database import Checkpointer
 
 
 class Engine:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, *, parse_workers: int = 0):
         self.db = db
+        self.parse_pool = ParsePool(db.path, parse_workers)
         self.writer = GroupCommitWriter(db.writer_connection())
         self.checkpointer = Checkpointer(db.path)
         self.meters = MeterRegistry(load_all_meters(self.db.reader()))
         self.customers = CustomerDirectory()
 
     @classmethod
-    def open(cls, data_dir: Path, *, cache_mb: int | None = None) -> Engine:
+    def open(cls, data_dir: Path, *, cache_mb: int | None = None, parse_workers: int = 0
+             ) -> Engine:
+        """`parse_workers`: processes that validate large batches (0: all in-process)."""
         db = open_database(data_dir, **({"cache_mb": cache_mb} if cache_mb else {}))
-        return cls(db)
+        return cls(db, parse_workers=parse_workers)
 
     def start(self) -> None:
         self.writer.start()
         self.checkpointer.start()
+        self.parse_pool.start()
 
     def stop(self) -> None:
+        self.parse_pool.stop()
         self.writer.stop()
         self.checkpointer.stop()
         self.db.close()
 
     def reader(self) -> sqlite3.Connection:
         return self.db.reader()
+
+    @property
+    def ingest_generation(self) -> int:
+        """Changes whenever validation could answer differently (see ingest.parse_pool)."""
+        return self.meters.generation + self.customers.generation
 
     def ingest_context(self) -> IngestContext:
         return IngestContext(meters=self.meters, customers=self.customers, reader=self.reader())

@@ -167,8 +167,11 @@ class CustomerDirectory:
     def __init__(self, max_entries: int = 1_000_000):
         self._entries: dict[str, tuple[int, int, bool, bool]] = {}
         self._max = max_entries
+        self.generation = 0  # bumped when a customer is deleted (parse workers drop caches)
 
     def remember(self, customer: Customer) -> None:
+        if customer.deleted:
+            self.generation += 1
         if len(self._entries) >= self._max:
             self._entries.clear()
         self._entries[customer.id] = (

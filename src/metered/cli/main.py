@@ -36,6 +36,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     data_dir: DataDir = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    parse_workers: Annotated[int | None, typer.Option(
+        envvar="METERED_PARSE_WORKERS", min=0,
+        help="Processes that decode and validate large batches (default: cores - 1, at least"
+             " 1; 0 validates everything in the server process).")] = None,
 ) -> None:
     """Run the API server on the embedded store (SQLite, no other service)."""
     import uvicorn
@@ -49,7 +53,10 @@ def serve(
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     directory = resolve_data_dir(data_dir)
-    engine = Engine.open(directory)
+    from metered.ingest.parse_pool import default_workers
+
+    workers = default_workers() if parse_workers is None else parse_workers
+    engine = Engine.open(directory, parse_workers=workers)
     # Everything loaded so far (code, caches) lives as long as the process: keep it out of the
     # cyclic GC's scans, which otherwise lengthen the pauses that show in p99 latencies.
     gc.collect()

@@ -44,6 +44,7 @@ class EventApplier:
         self._dims: dict[tuple[int, str], int] = {}
         self._pending_dims: dict[tuple[int, str], int] = {}
         self._pending_keys: dict[bytes, int] = {}  # accepted in the open transaction
+        self._pending_fps: list[tuple[int, int]] = []  # their (fingerprint, seq), in order
         self._meter_keys: dict[int, tuple[int, bool, str]] = {}
         self._load_index(conn)
 
@@ -65,16 +66,19 @@ class EventApplier:
             del self._pending_dims[key]
         for key in list(self._pending_keys)[mark[2] :]:
             del self._pending_keys[key]
+        del self._pending_fps[mark[2] :]
 
     def committed(self) -> None:
         self._dims.update(self._pending_dims)
         self._pending_dims.clear()
-        self.index.add([(fingerprint(k), seq) for k, seq in self._pending_keys.items()])
+        self.index.add(self._pending_fps)
         self._pending_keys.clear()
+        self._pending_fps = []
 
     def rolled_back(self, conn: sqlite3.Connection) -> None:
         self._pending_dims.clear()
         self._pending_keys.clear()
+        self._pending_fps = []
         self.next_seq = max_seq(conn) + 1
 
     # --- lookups -------------------------------------------------------------------------
@@ -137,6 +141,7 @@ class EventApplier:
                      ) -> list[EventResult]:
         results: list[EventResult] = [ACCEPTED] * len(events)
         pending = self._pending_keys
+        pending_fps = self._pending_fps
         keys = [e.key for e in events]
         fps = [fingerprint(k) for k in keys]
         stored = self._confirmed(conn, keys, self.index.candidates(fps))
@@ -156,6 +161,7 @@ class EventApplier:
                 segment.write(conn, ingested)
                 segment = SegmentBuilder(seq)
             pending[key] = seq
+            pending_fps.append((fps[i], seq))
             meter = event.meter
             meter_pk = meter.pk
             dims_pk = 0

@@ -230,10 +230,12 @@ class MeterRegistry:
     def __init__(self, meters: list[Meter]):
         self._by_event: dict[tuple[int, bool, str], Meter] = {}
         self._by_pk: dict[int, Meter] = {}
+        self.generation = 0  # bumped on every change (parse workers drop their caches)
         for meter in meters:
             self.remember(meter)
 
     def remember(self, meter: Meter) -> None:
+        self.generation += 1
         old = self._by_pk.get(meter.pk)
         if old is not None:
             key = (old.account_pk, old.livemode, old.event_name)

@@ -11,24 +11,22 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from metered.api.expand import check_expand
 from metered.api.http import Request, Response, encode_json
 from metered.api.params import Params
 from metered.clock import now_seconds
 from metered.errors import InvalidRequestError, MeteredError, invalid_param, missing_param
 from metered.ingest.adjustments import Adjustment, cancel_event
+from metered.ingest.batches import Validated, decode_batch, validate_events
 from metered.ingest.events import EventResult, ValidatedEvent
+from metered.ingest.parse_pool import from_columns
 from metered.ingest.validation import validate_event
 
 if TYPE_CHECKING:
     from metered.api.app import App
 
 log = logging.getLogger("metered.api")
-MAX_BATCH = 10_000
 MAX_BATCH_BYTES = 32 << 20
-_ndjson_line = msgspec.json.Decoder()
 
 
 def default_identifier(request: Request) -> str | None:
@@ -46,77 +44,13 @@ def duplicate_error(event: ValidatedEvent) -> InvalidRequestError:
     )
 
 
-def decode_batch(request: Request) -> list[Any]:
-    body = request.body
-    if not body.strip():
-        raise InvalidRequestError("The batch is empty.", code="parameter_missing")
-    if request.content_type in ("application/x-ndjson", "application/jsonl", "application/ndjson"):
-        events = []
-        for number, line in enumerate(body.split(b"\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                events.append(_ndjson_line.decode(line))
-            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-                raise InvalidRequestError(
-                    f"Line {number} is not valid JSON: {exc}.", code="parameter_invalid_json"
-                ) from exc
-            if len(events) > MAX_BATCH:
-                break
-    else:
-        decoded = request.json_body()
-        events = decoded.get("events") if isinstance(decoded, dict) else decoded
-        if not isinstance(events, list):
-            raise InvalidRequestError(
-                "The batch must be a JSON array of events, an object with an `events` array,"
-                " or NDJSON (Content-Type: application/x-ndjson).",
-            )
-    if len(events) > MAX_BATCH:
-        raise InvalidRequestError(
-            f"A batch can hold at most {MAX_BATCH} events; split it.",
-            code="batch_too_large",
-            param="events",
-        )
-    if not events:
-        raise InvalidRequestError("The batch is empty.", code="parameter_missing", param="events")
-    return events
+def decode_request_batch(request: Request) -> list[Any]:
+    return decode_batch(request.body, request.content_type)
 
 
-def validate_batch(
-    app: App, request: Request, raw_events: list[Any]
-) -> tuple[list[ValidatedEvent], list[int], list[EventResult | None]]:
-    caller = request.require_caller
-    ctx = app.engine.ingest_context()
-    now = now_seconds()
-    valid: list[ValidatedEvent] = []
-    positions: list[int] = []
-    results: list[EventResult | None] = [None] * len(raw_events)
-    for i, raw in enumerate(raw_events):
-        identifier = raw.get("identifier") if isinstance(raw, dict) else None
-        if not isinstance(raw, dict):
-            results[i] = EventResult(
-                "rejected", None, "parameter_invalid", "Each event must be a JSON object.", None
-            )
-            continue
-        try:
-            valid.append(validate_event(raw, caller, ctx, now))
-            positions.append(i)
-        except MeteredError as exc:
-            results[i] = EventResult(
-                "rejected",
-                identifier if isinstance(identifier, str) else None,
-                exc.code,
-                exc.message,
-                exc.param,
-            )
-        except (ValueError, TypeError):
-            # A validation bug must cost one event its answer, not the whole batch: log it loudly.
-            log.exception("validating event %d of %s raised", i, request.request_id)
-            results[i] = EventResult(
-                "rejected", identifier if isinstance(identifier, str) else None,
-                "parameter_invalid", "This event could not be validated.", None,
-            )
-    return valid, positions, results
+def validate_batch(app: App, request: Request, raw_events: list[Any]) -> Validated:
+    return validate_events(raw_events, request.require_caller, app.engine.ingest_context(),
+                           now_seconds(), request.request_id)
 
 
 def batch_body(results: list[EventResult | None]) -> dict[str, Any]:
@@ -132,8 +66,30 @@ def batch_body(results: list[EventResult | None]) -> dict[str, Any]:
 async def ingest_batch(
     app: App, request: Request, raw_events: list[Any]
 ) -> tuple[list[EventResult | None], Response | None]:
-    """Validate, apply, and merge per-event outcomes; the Response is set if the write failed."""
-    valid, positions, results = validate_batch(app, request, raw_events)
+    return await apply_validated(app, request, validate_batch(app, request, raw_events))
+
+
+async def parse_batch(app: App, request: Request) -> Validated:
+    """Decode and validate a batch body: in a parse worker when large, else in-process."""
+    engine = app.engine
+    if engine.parse_pool.wants(request.body):
+        parsed = await engine.parse_pool.parse(
+            request.body, request.content_type, request.require_caller, now_seconds(),
+            engine.ingest_generation, request.request_id,
+        )
+        if parsed is not None:
+            validated = from_columns(parsed, engine.meters)
+            if validated is not None:
+                return validated
+    return validate_batch(app, request, decode_request_batch(request))
+
+
+async def apply_validated(
+    app: App, request: Request, validated: Validated
+) -> tuple[list[EventResult | None], Response | None]:
+    """Apply the valid events and merge per-event outcomes; the Response is set if the write
+    failed."""
+    valid, positions, results = validated
     if not valid:
         return results, None
 
@@ -218,7 +174,7 @@ def register(app: App) -> None:
         return response
 
     async def batch(request: Request) -> Response:
-        results, failed = await ingest_batch(app, request, decode_batch(request))
+        results, failed = await apply_validated(app, request, await parse_batch(app, request))
         return failed or Response.json(batch_body(results))
 
     app.router.add("POST", "/v1/billing/meter_events", create_v1)

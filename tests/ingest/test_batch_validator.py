@@ -1,0 +1,125 @@
+"""BatchValidator (the fast path for batches) answers exactly as validate_event, for any input."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from metered.clock import now_seconds
+from metered.errors import MeteredError
+from metered.ingest.validation import BatchValidator, validate_event
+
+from engine_harness import Harness
+
+_harness: Harness | None = None
+
+
+def harness() -> Harness:
+    """One engine for every example: meters and customers never change during the test."""
+    global _harness
+    if _harness is None:
+        h = Harness(Path(tempfile.mkdtemp(prefix="metered-validator-")))
+        h.customers_ids = [h.customer().id, h.customer().id]  # type: ignore[attr-defined]
+        h.meter("sum", ("model", "region"))
+        h.meter("max")
+        h.meter("count")
+        h.meter("unique_count")
+        _harness = h
+    return _harness
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_harness() -> Iterator[None]:
+    yield
+    global _harness
+    if _harness is not None:
+        _harness.close()
+        _harness = None
+
+
+NOW = now_seconds()
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
+    st.sampled_from(["", "0", "007", "12", "2.5", "1e3", "123456789012345", "1234567890123456",
+                     "٣", "²", " 1", "-1", "NaN"]),
+)
+json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=2)
+                           | st.dictionaries(st.text(max_size=5), inner, max_size=2), max_leaves=4)
+
+
+@st.composite
+def raw_events(draw: st.DrawFn) -> Any:
+    h = harness()
+    if draw(st.integers(0, 20)) == 0:
+        return draw(json_values)
+    event: dict[str, Any] = {}
+    name = draw(st.sampled_from(["ev_sum", "ev_max", "ev_count", "ev_unique_count", "nope", "",
+                                 None, 3]))
+    if name is not None:
+        event["event_name"] = name
+    identifier = draw(st.one_of(st.none(), st.text(max_size=8), st.just("x" * 256),
+                                st.integers(), st.just("\ud800")))
+    if identifier is not None:
+        event["identifier"] = identifier
+    ts = draw(st.one_of(st.none(), st.integers(NOW - 40 * 86_400, NOW + 600), st.booleans(),
+                        st.just(str(NOW)), st.just("2026-01-01T00:00:00Z"), st.floats()))
+    if ts is not None:
+        event["timestamp"] = ts
+    if draw(st.integers(0, 10)) == 0:
+        event["payload"] = draw(json_values)
+    else:
+        payload: dict[str, Any] = {}
+        customer = draw(st.one_of(st.sampled_from(h.customers_ids),  # type: ignore[attr-defined]
+                                  st.just("cus_missing"), scalars))
+        if customer is not None:
+            payload["stripe_customer_id"] = customer
+        for key in ("value", "model", "region"):
+            value = draw(st.one_of(scalars, st.just("x" * 201), json_values))
+            if value is not None:
+                payload[key] = value
+        event["payload"] = payload
+    return event
+
+
+def outcome(fn: Any, raw: Any) -> Any:
+    try:
+        return ("ok", fn(raw))
+    except MeteredError as exc:
+        return ("error", exc.code, exc.message, exc.param)
+    except Exception as exc:  # noqa: BLE001 - the same exception type is what is compared
+        return ("raised", type(exc))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=raw_events())
+def test_fast_path_answers_as_validate_event(raw: Any) -> None:
+    h = harness()
+    ctx = h.engine.ingest_context()
+    validator = BatchValidator(h.caller, ctx, NOW)
+    fast = outcome(validator, raw)
+    slow = outcome(lambda r: validate_event(r, h.caller, ctx, NOW), raw)
+    if fast[0] == "ok" and slow[0] == "ok" and raw.get("identifier") in (None, ""):
+        # A generated identifier is random (and so is the key): compare everything else.
+        for event in (fast[1], slow[1]):
+            event.identifier, event.key = "generated", b""
+    assert fast == slow
+
+
+def test_fast_path_is_taken_for_well_typed_events() -> None:
+    h = harness()
+    ctx = h.engine.ingest_context()
+    validator = BatchValidator(h.caller, ctx, NOW)
+    raw = {"event_name": "ev_sum", "identifier": "a1", "timestamp": NOW - 5,
+           "payload": {"stripe_customer_id": h.customers_ids[0],  # type: ignore[attr-defined]
+                       "value": "0042", "model": "gpt", "region": "eu"}}
+    fast = validator._fast(raw)
+    assert fast is not None
+    assert fast == validate_event(raw, h.caller, ctx, NOW)
+    assert (fast.value, fast.scaled, fast.dims) == ("42", 42 * 10**12, '["gpt","eu"]')
