@@ -158,10 +158,12 @@ def iter_events(conn: sqlite3.Connection, *, after_seq: int = 0,
                 meter_pk: int | None = None) -> Iterator[StoredEvent]:
     """Every stored event with seq > after_seq (of one meter, if given), in seq order."""
     last = after_seq
+    holding = segment_holding(conn, after_seq + 1)
+    start = holding[0] if holding else after_seq + 1  # the primary key's range: no scan
     while True:
         rows = conn.execute(
             "SELECT first_seq, count, keys, data FROM event_segments"
-            " WHERE first_seq + count > ? ORDER BY first_seq LIMIT 16", (last + 1,),
+            " WHERE first_seq >= ? ORDER BY first_seq LIMIT 16", (start,),
         ).fetchall()
         if not rows:
             return
@@ -170,19 +172,24 @@ def iter_events(conn: sqlite3.Connection, *, after_seq: int = 0,
             for i in range(max(0, last + 1 - first_seq), count):
                 if meter_pk is None or keys.meter_pk[i] == meter_pk:
                     yield _event_at(first_seq + i, first_seq, keys, data)
-            last = first_seq + count - 1
+            last = max(last, first_seq + count - 1)
+        start = rows[-1][0] + 1
 
 
 def fingerprints_since(conn: sqlite3.Connection, first: int, chunk: int = 256
                        ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(fingerprints, seqs) of every stored event with seq >= first, a few segments at a time."""
+    holding = segment_holding(conn, first)
     cur = conn.execute(
-        "SELECT first_seq, count, fps FROM event_segments WHERE first_seq + count > ?"
-        " ORDER BY first_seq", (first,),
+        "SELECT first_seq, count, fps FROM event_segments WHERE first_seq >= ?"
+        " ORDER BY first_seq", (holding[0] if holding else first,),
     )
     while rows := cur.fetchmany(chunk):
         fps = np.concatenate([np.frombuffer(r[2], dtype="<i8") for r in rows]).astype(np.int64)
         seqs = np.concatenate([np.arange(r[0], r[0] + r[1], dtype=np.int64) for r in rows])
+        if seqs[0] < first:  # the first segment straddles `first`
+            keep = seqs >= first
+            fps, seqs = fps[keep], seqs[keep]
         yield fps, seqs
 
 
