@@ -22,6 +22,7 @@ from metered.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
+from metered.ingest.columnar import ParsedRequest
 from metered.ingest.events import EventResult, ValidatedEvent
 from metered.ingest.retention import run_retention
 from metered.ingest.writer import WriteRequest
@@ -205,6 +206,15 @@ class App:
                            ) -> tuple[list[EventResult] | MeteredError, Response]:
         outcome = await self.engine.writer.submit(
             WriteRequest(events=events, finish=_storing(request, render))
+        )
+        return outcome, _render(outcome, render)
+
+
+    async def write_parsed(self, request: Request, parsed: ParsedRequest,
+                           render: Callable[[Any], Response]) -> tuple[Any, Response]:
+        """Apply a batch a parse worker validated (ingest.columnar); answer once durable."""
+        outcome = await self.engine.writer.submit(
+            WriteRequest(parsed=parsed, finish=_storing(request, render))
         )
         return outcome, _render(outcome, render)
 

@@ -97,3 +97,14 @@ def validate_events(raw_events: list[Any], caller: Caller, ctx: IngestContext, n
                 "parameter_invalid", "This event could not be validated.", None,
             )
     return valid, positions, results
+
+
+def batch_body(results: list[EventResult | None]) -> dict[str, Any]:
+    """The answer to a batch: counts, and each event's outcome at its index."""
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    wire = []
+    for i, result in enumerate(results):
+        assert result is not None
+        counts[result.status] += 1
+        wire.append(result.to_wire(i))
+    return {"object": "metered.event_batch", **counts, "results": wire}

@@ -22,17 +22,17 @@ import sqlite3
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
 
 import msgspec
+import numpy as np
 
 from metered.accounts import Caller
 from metered.billing.customers import CustomerDirectory
-from metered.errors import InvalidRequestError, MeteredError
-from metered.ingest.batches import Validated, decode_batch, validate_events
+from metered.errors import MeteredError
+from metered.ingest.batches import batch_body, decode_batch, validate_events
 from metered.ingest.events import EventResult, ValidatedEvent
 from metered.ingest.validation import IngestContext
-from metered.metering.meters import MeterRegistry, load_all_meters
+from metered.metering.meters import Meter, MeterRegistry, load_all_meters
 from metered.metering.quantity import LO_BITS, LO_MASK
 
 log = logging.getLogger("metered.parse")
@@ -40,25 +40,36 @@ MIN_POOL_BYTES = 16_384  # smaller bodies are validated in-process: a round trip
 
 
 class ParsedBatch(msgspec.Struct, array_like=True):
-    """A worker's answer: a whole-request error, or the valid events as columns and rejections."""
+    """A worker's answer: a whole-request error, or the rejections and the valid events as
+    columns (integer columns as little-endian int64 arrays), ready for the columnar writer."""
 
     error: tuple[str, str | None, str | None] | None = None  # message, code, param
+    total: int = 0
     positions: list[int] = []
+    rejected: list[tuple[int, str | None, str | None, str | None, str | None]] = []
     keys: list[bytes] = []
-    meter_pk: list[int] = []
-    customer_pk: list[int] = []
-    dims: list[str] = []
-    ts: list[int] = []
+    meter_pk: bytes = b""
+    customer_pk: bytes = b""
+    ts: bytes = b""
+    dims_idx: bytes = b""  # index into dims_table
+    dims_table: list[tuple[int, str]] = []  # (meter_pk, canonical dimension values)
+    scaled_hi: bytes = b""  # value * 10**12 = hi * 2**40 + lo
+    scaled_lo: bytes = b""
     identifier: list[str] = []
     value: list[str] = []
-    scaled_hi: list[int] = []  # value * 10**12 = hi * 2**40 + lo (msgpack integers are 64-bit)
-    scaled_lo: list[int] = []
     payload: list[str] = []
-    total: int = 0
-    rejected: list[tuple[int, str | None, str | None, str | None, str | None]] = []
+    answer: bytes = b""  # the batch answer for when every valid event is accepted
+
+    def column(self, name: str) -> np.ndarray:
+        return np.frombuffer(getattr(self, name), dtype="<i8")
+
+    def fingerprints(self) -> np.ndarray:
+        """SeenIndex fingerprints: each key's first 8 bytes as a signed little-endian int."""
+        return np.frombuffer(b"".join(self.keys), dtype="<i8")[::2]
 
 
 _encode = msgspec.msgpack.Encoder().encode
+_encode_json = msgspec.json.Encoder().encode
 _decode = msgspec.msgpack.Decoder(ParsedBatch).decode
 
 
@@ -103,47 +114,65 @@ def parse_to_columns(body: bytes, content_type: str, caller: Caller, now: int,
         return ParsedBatch(error=(exc.message, exc.code, exc.param))
     valid, positions, results = validate_events(raw_events, caller, ctx, now, request_id)
     out = ParsedBatch(positions=positions, total=len(results))
-    out.keys = [e.key for e in valid]
-    out.meter_pk = [e.meter.pk for e in valid]
-    out.customer_pk = [e.customer_pk for e in valid]
-    out.dims = [e.dims for e in valid]
-    out.ts = [e.ts for e in valid]
-    out.identifier = [e.identifier for e in valid]
-    out.value = [e.value for e in valid]
-    out.scaled_hi = [e.scaled >> LO_BITS for e in valid]
-    out.scaled_lo = [e.scaled & LO_MASK for e in valid]
-    out.payload = [e.payload for e in valid]
     out.rejected = [(i, r.identifier, r.code, r.message, r.param)
                     for i, r in enumerate(results) if r is not None]
+    dims_index: dict[tuple[int, str], int] = {}
+    dims_idx = []
+    for e in valid:
+        pair = (e.meter.pk, e.dims)
+        idx = dims_index.get(pair)
+        if idx is None:
+            idx = dims_index[pair] = len(dims_index)
+        dims_idx.append(idx)
+    out.dims_table = list(dims_index)
+    out.dims_idx = _int64(dims_idx)
+    out.keys = [e.key for e in valid]
+    out.meter_pk = _int64([e.meter.pk for e in valid])
+    out.customer_pk = _int64([e.customer_pk for e in valid])
+    out.ts = _int64([e.ts for e in valid])
+    out.scaled_hi = _int64([e.scaled >> LO_BITS for e in valid])
+    out.scaled_lo = _int64([e.scaled & LO_MASK for e in valid])
+    out.identifier = [e.identifier for e in valid]
+    out.value = [e.value for e in valid]
+    out.payload = [e.payload for e in valid]
+    for position, event in zip(positions, valid, strict=True):
+        results[position] = EventResult("accepted", event.identifier)
+    out.answer = _encode_json(batch_body(results))
     return out
+
+
+def _int64(values: list[int]) -> bytes:
+    return np.array(values, dtype="<i8").tobytes()
 
 
 # --- in the server -----------------------------------------------------------------------
 
-def from_columns(parsed: ParsedBatch, meters: MeterRegistry) -> Validated | None:
-    """The validated batch again; None if a meter changed meanwhile (then validate in-process)."""
-    if parsed.error is not None:
-        message, code, param = parsed.error
-        raise InvalidRequestError(message, code=code, param=param)
-    by_pk: dict[int, Any] = {}
-    for pk in set(parsed.meter_pk):
-        meter = meters.by_pk(pk)
-        if meter is None or not meter.active:
-            return None
-        by_pk[pk] = meter
-    valid = [
-        ValidatedEvent(key, by_pk[meter_pk], customer_pk, dims, ts, identifier, value,
+def meters_of(parsed: ParsedBatch, meters: MeterRegistry) -> dict[int, Meter] | None:
+    """The batch's meters by pk, as the server knows them now; None if one is gone or inactive
+    (it changed after the worker validated: validate again in-process)."""
+    by_pk: dict[int, Meter] = {}
+    for pk, _ in parsed.dims_table:
+        if pk not in by_pk:
+            meter = meters.by_pk(pk)
+            if meter is None or not meter.active:
+                return None
+            by_pk[pk] = meter
+    return by_pk
+
+
+def events_of(parsed: ParsedBatch, by_pk: dict[int, Meter]) -> list[ValidatedEvent]:
+    """The valid events as objects again (for the writer's general path)."""
+    dims = [parsed.dims_table[i][1] for i in parsed.column("dims_idx").tolist()]
+    return [
+        ValidatedEvent(key, by_pk[meter_pk], customer_pk, dims_text, ts, identifier, value,
                        (hi << LO_BITS) + lo, payload)
-        for key, meter_pk, customer_pk, dims, ts, identifier, value, hi, lo, payload in zip(
-            parsed.keys, parsed.meter_pk, parsed.customer_pk, parsed.dims, parsed.ts,
-            parsed.identifier, parsed.value, parsed.scaled_hi, parsed.scaled_lo, parsed.payload,
-            strict=True,
+        for key, meter_pk, customer_pk, dims_text, ts, identifier, value, hi, lo, payload in zip(
+            parsed.keys, parsed.column("meter_pk").tolist(),
+            parsed.column("customer_pk").tolist(), dims, parsed.column("ts").tolist(),
+            parsed.identifier, parsed.value, parsed.column("scaled_hi").tolist(),
+            parsed.column("scaled_lo").tolist(), parsed.payload, strict=True,
         )
     ]
-    results: list[EventResult | None] = [None] * parsed.total
-    for i, identifier, code, message, param in parsed.rejected:
-        results[i] = EventResult("rejected", identifier, code, message, param)
-    return valid, parsed.positions, results
 
 
 def default_workers() -> int:

@@ -80,17 +80,21 @@ class SegmentBuilder:
     def write(self, conn: sqlite3.Connection, ingested_ms: int) -> None:
         if not self.fps:
             return
-        conn.execute(
-            "INSERT INTO event_segments (first_seq, count, ingested_ms, fps, keys, data)"
-            " VALUES (?,?,?,?,?,?)",
-            (
-                self.first_seq, len(self.fps), ingested_ms,
-                np.array(self.fps, dtype="<i8").tobytes(),
-                _encode(SegmentKeys(self.meter_pk, self.identifier)),
-                _encode(SegmentData(self.customer_pk, self.dims_pk, self.ts, self.value,
-                                    self.payload)),
-            ),
+        write_segment(
+            conn, self.first_seq, ingested_ms, np.array(self.fps, dtype="<i8").tobytes(),
+            SegmentKeys(self.meter_pk, self.identifier),
+            SegmentData(self.customer_pk, self.dims_pk, self.ts, self.value, self.payload),
         )
+
+
+def write_segment(conn: sqlite3.Connection, first_seq: int, ingested_ms: int, fps: bytes,
+                  keys: SegmentKeys, data: SegmentData) -> None:
+    """Store events first_seq .. first_seq + len(fps) / 8 - 1; `fps` as little-endian int64."""
+    conn.execute(
+        "INSERT INTO event_segments (first_seq, count, ingested_ms, fps, keys, data)"
+        " VALUES (?,?,?,?,?,?)",
+        (first_seq, len(fps) // 8, ingested_ms, fps, _encode(keys), _encode(data)),
+    )
 
 
 def segment_holding(conn: sqlite3.Connection, seq: int) -> tuple[int, int] | None:

@@ -19,7 +19,9 @@ from typing import Any
 
 from metered.errors import ApiError, MeteredError, ServiceUnavailableError
 from metered.ingest.apply import EventApplier
+from metered.ingest.columnar import ParsedRequest, apply_parsed
 from metered.ingest.events import ValidatedEvent
+from metered.ingest.parse_pool import events_of
 
 log = logging.getLogger("metered.writer")
 
@@ -33,6 +35,8 @@ class WriteRequest:
 
     run: Callable[[sqlite3.Connection], Any] | None = None
     events: list[ValidatedEvent] | None = None
+    # A batch a parse worker validated, with its meters: applied column-wise (ingest.columnar).
+    parsed: ParsedRequest | None = None
     # Runs in the same transaction, after `run`/`events`, with their outcome (e.g. to store the
     # response under an Idempotency-Key atomically with the effect).
     finish: Callable[[sqlite3.Connection, Any], None] | None = None
@@ -42,7 +46,13 @@ class WriteRequest:
 
     @property
     def weight(self) -> int:
-        return len(self.events) if self.events is not None else 1
+        if self.events is not None:
+            return len(self.events)
+        return len(self.parsed[0].keys) if self.parsed is not None else 1
+
+    @property
+    def is_events(self) -> bool:
+        return self.events is not None or self.parsed is not None
 
 
 class GroupCommitWriter:
@@ -103,9 +113,9 @@ class GroupCommitWriter:
             conn.execute("BEGIN IMMEDIATE")
             i = 0
             while i < len(group):
-                if group[i].events is not None:
+                if group[i].is_events:
                     j = i
-                    while j < len(group) and group[j].events is not None:
+                    while j < len(group) and group[j].is_events:
                         j += 1
                     self._apply_event_requests(group[i:j])
                     i = j
@@ -147,6 +157,16 @@ class GroupCommitWriter:
 
     def _apply_event_requests(self, requests: list[WriteRequest]) -> None:
         def merged() -> None:
+            if all(r.parsed is not None for r in requests):
+                outcomes = apply_parsed(self.applier, self.conn,
+                                        [r.parsed for r in requests if r.parsed is not None])
+                for request, outcome in zip(requests, outcomes, strict=True):
+                    request.outcome = outcome
+                return
+            for request in requests:
+                if request.parsed is not None:
+                    request.events = events_of(*request.parsed)
+                    request.parsed = None
             events = [e for r in requests for e in r.events or ()]
             results = self.applier.apply_events(self.conn, events)
             start = 0

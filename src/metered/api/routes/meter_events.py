@@ -17,10 +17,12 @@ from metered.api.params import Params
 from metered.clock import now_seconds
 from metered.errors import InvalidRequestError, MeteredError, invalid_param, missing_param
 from metered.ingest.adjustments import Adjustment, cancel_event
-from metered.ingest.batches import Validated, decode_batch, validate_events
+from metered.ingest.batches import Validated, batch_body, decode_batch, validate_events
+from metered.ingest.columnar import ALL_ACCEPTED, results_of
 from metered.ingest.events import EventResult, ValidatedEvent
-from metered.ingest.parse_pool import from_columns
+from metered.ingest.parse_pool import ParsedBatch, meters_of
 from metered.ingest.validation import validate_event
+from metered.metering.meters import Meter
 
 if TYPE_CHECKING:
     from metered.api.app import App
@@ -53,24 +55,15 @@ def validate_batch(app: App, request: Request, raw_events: list[Any]) -> Validat
                            now_seconds(), request.request_id)
 
 
-def batch_body(results: list[EventResult | None]) -> dict[str, Any]:
-    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
-    wire = []
-    for i, result in enumerate(results):
-        assert result is not None
-        counts[result.status] += 1
-        wire.append(result.to_wire(i))
-    return {"object": "metered.event_batch", **counts, "results": wire}
-
-
 async def ingest_batch(
     app: App, request: Request, raw_events: list[Any]
 ) -> tuple[list[EventResult | None], Response | None]:
     return await apply_validated(app, request, validate_batch(app, request, raw_events))
 
 
-async def parse_batch(app: App, request: Request) -> Validated:
-    """Decode and validate a batch body: in a parse worker when large, else in-process."""
+async def ingest_body(app: App, request: Request) -> Response:
+    """A batch request: validated in a parse worker and applied column-wise when large,
+    in-process otherwise; both answer the same."""
     engine = app.engine
     if engine.parse_pool.wants(request.body):
         parsed = await engine.parse_pool.parse(
@@ -78,10 +71,28 @@ async def parse_batch(app: App, request: Request) -> Validated:
             engine.ingest_generation, request.request_id,
         )
         if parsed is not None:
-            validated = from_columns(parsed, engine.meters)
-            if validated is not None:
-                return validated
-    return validate_batch(app, request, decode_request_batch(request))
+            if parsed.error is not None:
+                message, code, param = parsed.error
+                raise InvalidRequestError(message, code=code, param=param)
+            meters = meters_of(parsed, engine.meters)
+            if meters is not None:
+                return await apply_parsed_batch(app, request, parsed, meters)
+    validated = validate_batch(app, request, decode_request_batch(request))
+    results, failed = await apply_validated(app, request, validated)
+    return failed or Response.json(batch_body(results))
+
+
+async def apply_parsed_batch(app: App, request: Request, parsed: ParsedBatch,
+                             meters: dict[int, Meter]) -> Response:
+    def render(outcome: Any) -> Response:
+        if outcome == ALL_ACCEPTED:
+            return Response(200, parsed.answer)
+        return Response.json(batch_body(results_of(parsed, outcome)))
+
+    if not parsed.keys:  # nothing valid: nothing to write
+        return render([])
+    _, response = await app.write_parsed(request, (parsed, meters), render)
+    return response
 
 
 async def apply_validated(
@@ -174,8 +185,7 @@ def register(app: App) -> None:
         return response
 
     async def batch(request: Request) -> Response:
-        results, failed = await apply_validated(app, request, await parse_batch(app, request))
-        return failed or Response.json(batch_body(results))
+        return await ingest_body(app, request)
 
     app.router.add("POST", "/v1/billing/meter_events", create_v1)
     app.router.add("POST", "/v1/billing/meter_event_adjustments", adjust_v1)
