@@ -13,6 +13,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,9 @@ log = logging.getLogger("metered.writer")
 
 MAX_GROUP_EVENTS = 60_000
 MAX_GROUP_REQUESTS = 4_096
+GROUP_TARGET_EVENTS = 8_000
+GROUP_WAIT_SECONDS = 0.005
+BUSY_COMMIT_SECONDS = 0.004
 
 
 @dataclass(slots=True)
@@ -64,6 +68,7 @@ class GroupCommitWriter:
         self._stopping = False
         self.groups = 0
         self.last_group_size = 0
+        self._busy = False
 
     def start(self) -> None:
         self._thread.start()
@@ -93,17 +98,29 @@ class GroupCommitWriter:
             group = [first]
             weight = first.weight
             stop_after = False
+            # Under load, wait a moment for more: a bigger group shares its commit and, above
+            # all, its rollup cells among more events (docs/benchmarks.md). Alone, don't wait.
+            deadline = time.monotonic() + GROUP_WAIT_SECONDS if self._busy else 0.0
             while weight < MAX_GROUP_EVENTS and len(group) < MAX_GROUP_REQUESTS:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    wait = deadline - time.monotonic()
+                    if weight >= GROUP_TARGET_EVENTS or wait <= 0:
+                        break
+                    try:
+                        nxt = self._queue.get(timeout=wait)
+                    except queue.Empty:
+                        break
                 if nxt is None:
                     stop_after = True
                     break
                 group.append(nxt)
                 weight += nxt.weight
+            started = time.monotonic()
             self._commit_group(group)
+            # Busy: the next request is likely already on its way (a commit took a while).
+            self._busy = time.monotonic() - started >= BUSY_COMMIT_SECONDS
             if stop_after:
                 return
 
