@@ -53,7 +53,9 @@ def submit(h: Harness, requests: list[WriteRequest]) -> list[Any]:
 
 
 def state(h: Harness, customers: list[str]) -> tuple[Any, ...]:
-    """Cells and raw events, customer ids in payloads replaced by their position."""
+    """Cells (pending coarse deltas written out) and raw events, customer ids in payloads
+    replaced by their position."""
+    h.run(h.engine.writer.applier.flush_coarse)
     conn = h.engine.reader()
 
     def anonymous(payload: str) -> str:

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metered.clock import now_seconds
-from metered.metering.rollups import rebuild_rollups
 from metered.metering.summaries import SummaryQuery, summarize
 
 from engine_harness import Harness, statuses
@@ -77,7 +76,7 @@ def model_summaries(formula: str, live: list[dict[str, Any]], customer: int, sta
 
 
 def actual_summaries(h: Harness, q: SummaryQuery) -> dict[tuple[int, str], Any]:
-    rows = summarize(h.engine.reader(), q)
+    rows = summarize(h.engine.reader(), q, h.engine.writer.applier.coarse)
     return {
         (s.start, json.dumps(s.dimensions) if s.dimensions is not None else ""): s.value
         for s in rows
@@ -85,6 +84,8 @@ def actual_summaries(h: Harness, q: SummaryQuery) -> dict[tuple[int, str], Any]:
 
 
 def rollup_cells(h: Harness) -> list[tuple[Any, ...]]:
+    """Every stored cell, once the pending coarse deltas are written out (metering.pending)."""
+    h.run(h.engine.writer.applier.flush_coarse)
     conn = h.engine.reader()
     cells = conn.execute("SELECT * FROM rollups ORDER BY 1,2,3,4,5").fetchall()
     extremes = conn.execute("SELECT * FROM rollup_extremes ORDER BY 1,2,3,4,5").fetchall()
@@ -182,5 +183,5 @@ def check_scenario(h: Harness, formula: str, ops: list[tuple[str, Any]],
     check_all()
 
     # Rebuilding the cells from the raw events gives exactly the incrementally built ones.
-    h.run(lambda conn: rebuild_rollups(conn, meter.pk, meter.formula))
+    h.run(lambda conn: h.engine.writer.applier.rebuild(conn, meter.pk, meter.formula))
     assert rollup_cells(h) == cells

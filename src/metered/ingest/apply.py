@@ -10,7 +10,10 @@ The index learns the new keys only once the transaction has committed.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
+
+import numpy as np
 
 from metered.clock import now_ms
 from metered.ingest.events import DEDUPE_DAYS, EventResult, ValidatedEvent, dedupe_key
@@ -20,14 +23,25 @@ from metered.ingest.segments import (
     KeysCache,
     SegmentBuilder,
     fingerprints_since,
+    iter_events,
     max_seq,
     seq_ingested_since,
 )
-from metered.metering.quantity import split
-from metered.metering.rollups import CellDeltas, MinuteSums, add_minute_sums
+from metered.metering.cells import SAFE_HI, bound, cell_blocks, merge, upsert
+from metered.metering.pending import PendingCoarse, read_watermark, write_watermark
+from metered.metering.quantity import LO_BITS, LO_MASK, parse_scaled, split
+from metered.metering.rollups import (
+    CellDeltas,
+    MinuteSums,
+    add_minute_sums,
+    delete_if_empty,
+    rebuild_rollups,
+)
 
 ACCEPTED = EventResult("accepted", None)
 WINDOW_MS = (DEDUPE_DAYS + 1) * 86_400_000
+FLUSH_SECONDS = 0.5  # pending coarse deltas are written out this often (metering.pending) ...
+FLUSH_ROWS = 200_000  # ... or as soon as this many are pending
 _INSERT_EXTREME = (
     "INSERT INTO extreme_events (meter_pk, customer_pk, dims_pk, ts, seq, value_hi, value_lo)"
     " VALUES (?,?,?,?,?,?,?)"
@@ -41,12 +55,18 @@ class EventApplier:
         self.next_seq = max_seq(conn) + 1
         self.index = SeenIndex()
         self.keys = KeysCache()
+        self.coarse = PendingCoarse()  # hour/day/4-day deltas not yet in their rows
+        self.pending_empty: set[tuple[int, int, int, int, int]] = set()
+        self.coarse_bound = 0  # bounds |sum_hi| of the pending deltas merged (int64 safety)
+        self.last_flush = time.monotonic()
+        self._flushed_through: int | None = None  # a flush in the open transaction
         self._dims: dict[tuple[int, str], int] = {}
         self._pending_dims: dict[tuple[int, str], int] = {}
         self._pending_keys: dict[bytes, int] = {}  # accepted in the open transaction
         self._pending_fps: list[tuple[int, int]] = []  # their (fingerprint, seq), in order
         self._meter_keys: dict[int, tuple[int, bool, str]] = {}
         self._load_index(conn)
+        self._replay_coarse(conn)
 
     def _load_index(self, conn: sqlite3.Connection) -> None:
         first = seq_ingested_since(conn, now_ms() - WINDOW_MS)
@@ -56,12 +76,14 @@ class EventApplier:
 
     # --- transaction bookkeeping ---------------------------------------------------------
 
-    def mark(self) -> tuple[int, int, int]:
+    def mark(self) -> tuple[int, int, int, int]:
         """A point to return to if the enclosing savepoint is rolled back."""
-        return self.next_seq, len(self._pending_dims), len(self._pending_keys)
+        return self.next_seq, len(self._pending_dims), len(self._pending_keys), self.coarse.mark()
 
-    def restore(self, mark: tuple[int, int, int]) -> None:
+    def restore(self, mark: tuple[int, int, int, int]) -> None:
         self.next_seq = mark[0]
+        self.coarse.restore(mark[3])
+        self.coarse_bound = sum(bound(b) for b in self.coarse.blocks())
         for key in list(self._pending_dims)[mark[1] :]:
             del self._pending_dims[key]
         for key in list(self._pending_keys)[mark[2] :]:
@@ -74,11 +96,20 @@ class EventApplier:
         self.index.add(self._pending_fps)
         self._pending_keys.clear()
         self._pending_fps = []
+        self.coarse.committed()
+        if self._flushed_through is not None:
+            self.coarse.flushed(self._flushed_through)
+            self.pending_empty.clear()
+            self._flushed_through = None
+            self.coarse_bound = sum(bound(b) for b in self.coarse.blocks())
 
     def rolled_back(self, conn: sqlite3.Connection) -> None:
         self._pending_dims.clear()
         self._pending_keys.clear()
         self._pending_fps = []
+        self.coarse.rolled_back()
+        self._flushed_through = None
+        self.coarse_bound = sum(bound(b) for b in self.coarse.blocks())
         self.next_seq = max_seq(conn) + 1
 
     # --- lookups -------------------------------------------------------------------------
@@ -135,6 +166,80 @@ class EventApplier:
         candidates = self.index.candidates([fingerprint(key)])
         return self._confirmed(conn, [key], candidates).get(0)
 
+    # --- coarse cells (metering.pending) -------------------------------------------------
+
+    def add_sums(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
+                 minutes: MinuteSums) -> None:
+        """Add a step's events to their minute cells now, and to the coarser cells by way of
+        the pending deltas (or now as well, when the sums are too large for int64 arithmetic).
+        """
+        rows = [(m, c, minute, d, n, total >> LO_BITS, total & LO_MASK)
+                for (m, c, minute, d), (n, total) in minutes.items()]
+        if max(abs(r[5]) for r in rows) * len(rows) >= SAFE_HI:
+            add_minute_sums(conn, minutes)  # every level, in Python integers
+            self.flush_coarse(conn)  # the watermark must pass this step: write out the rest
+            return
+        a = np.array(rows, dtype=np.int64)
+        minute_cells, coarse_cells = cell_blocks(*(a[:, i] for i in range(7)))
+        upsert(conn, minute_cells)
+        self.defer(conn, first_seq, end_seq, coarse_cells)
+
+    def defer(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
+              coarse_cells: np.ndarray) -> None:
+        """Register a step's coarse deltas (in the open transaction, before its COMMIT)."""
+        step_bound = bound(coarse_cells)
+        if self.coarse_bound + step_bound >= SAFE_HI:
+            self.flush_coarse(conn)  # merged with what is pending, sums could overflow int64
+        self.coarse.add(first_seq, end_seq, coarse_cells)
+        self.coarse_bound += step_bound
+
+    def flush_due(self) -> bool:
+        return self.coarse.rows > 0 and (
+            self.coarse.rows >= FLUSH_ROWS or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        )
+
+    def flush_coarse(self, conn: sqlite3.Connection) -> None:
+        """In the open transaction: write every pending coarse delta, advance the watermark.
+        The pending steps are forgotten once the transaction commits (`committed`)."""
+        upsert(conn, merge(self.coarse.blocks()))
+        for key in self.pending_empty:
+            delete_if_empty(conn, key)
+        write_watermark(conn, self.next_seq - 1)
+        self._flushed_through = self.next_seq - 1
+        self.last_flush = time.monotonic()
+
+    def _replay_coarse(self, conn: sqlite3.Connection, chunk: int = 1_000) -> None:
+        """Start-up: add the events stored after the watermark to their coarse cells (their
+        minute cells were written with them). Chunks of 1,000 keep sums within int64."""
+        watermark = read_watermark(conn)
+        if watermark >= self.next_seq - 1:
+            return
+        formulas = dict(conn.execute("SELECT pk, formula FROM meters").fetchall())
+        conn.execute("BEGIN IMMEDIATE")
+        rows: list[tuple[int, ...]] = []
+        for event in iter_events(conn, after_seq=watermark):
+            numeric = formulas.get(event.meter_pk) in ("sum", "max", "last")
+            scaled = parse_scaled(event.value)[1] if numeric else 0
+            rows.append((event.meter_pk, event.customer_pk, event.ts // 60, event.dims_pk, 1,
+                         scaled >> LO_BITS, scaled & LO_MASK))
+            if len(rows) >= chunk:
+                self._replay_rows(conn, rows)
+                rows = []
+        self._replay_rows(conn, rows)
+        write_watermark(conn, self.next_seq - 1)
+        conn.execute("COMMIT")
+
+    @staticmethod
+    def _replay_rows(conn: sqlite3.Connection, rows: list[tuple[int, ...]]) -> None:
+        if rows:
+            a = np.array(rows, dtype=np.int64)
+            upsert(conn, cell_blocks(*(a[:, i] for i in range(7)))[1])
+
+    def rebuild(self, conn: sqlite3.Connection, meter_pk: int, formula: str) -> int:
+        """rebuild_rollups, after writing out the pending coarse deltas (it recounts them)."""
+        self.flush_coarse(conn)
+        return rebuild_rollups(conn, meter_pk, formula)
+
     # --- the step ------------------------------------------------------------------------
 
     def apply_events(self, conn: sqlite3.Connection, events: Sequence[ValidatedEvent]
@@ -146,7 +251,7 @@ class EventApplier:
         fps = [fingerprint(k) for k in keys]
         stored = self._confirmed(conn, keys, self.index.candidates(fps))
         ingested = now_ms()
-        seq = self.next_seq
+        first_seq = seq = self.next_seq
         segment = SegmentBuilder(seq)
         sums: MinuteSums = {}
         deltas = CellDeltas()
@@ -196,7 +301,7 @@ class EventApplier:
         self.next_seq = seq
         segment.write(conn, ingested)
         if sums:
-            add_minute_sums(conn, sums)
+            self.add_sums(conn, first_seq, seq, sums)
             deltas.write(conn, sums=False)
             if extremes:
                 conn.executemany(_INSERT_EXTREME, extremes)

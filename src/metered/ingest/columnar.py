@@ -9,7 +9,6 @@ one request after the other, with the same results (tests/ingest/test_columnar.p
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -21,9 +20,8 @@ from metered.ingest.apply import EventApplier
 from metered.ingest.events import EventResult
 from metered.ingest.parse_pool import ParsedBatch, events_of
 from metered.ingest.segments import SegmentData, SegmentKeys, write_segment
+from metered.metering.cells import cell_blocks, upsert
 from metered.metering.meters import Meter
-from metered.metering.quantity import LO_BITS, LO_MASK
-from metered.metering.rollups import _UPSERT_CELL, LEVELS
 
 ALL_ACCEPTED = "all-accepted"  # the outcome of a request whose valid events were all new
 FAST_FORMULAS = frozenset(("sum", "count"))
@@ -37,6 +35,7 @@ def apply_parsed(applier: EventApplier, conn: sqlite3.Connection,
         return [applier.apply_events(conn, events_of(parsed, meters))
                 for parsed, meters in requests]
     ingested = now_ms()
+    first_seq = applier.next_seq
     columns: list[list[np.ndarray]] = []
     for parsed, _ in requests:
         n = len(parsed.keys)
@@ -61,7 +60,12 @@ def apply_parsed(applier: EventApplier, conn: sqlite3.Connection,
         columns.append([meter_pk, customer_pk, ts // 60, dims_pk, parsed.column("scaled_hi"),
                         parsed.column("scaled_lo")])
     if columns:
-        add_cells(conn, *(np.concatenate(parts) for parts in zip(*columns, strict=True)))
+        meter_pk, customer_pk, minute, dims_pk, hi, lo = (
+            np.concatenate(parts) for parts in zip(*columns, strict=True))
+        minute_cells, coarse_cells = cell_blocks(meter_pk, customer_pk, minute, dims_pk,
+                                                 np.ones(len(minute), dtype=np.int64), hi, lo)
+        upsert(conn, minute_cells)
+        applier.defer(conn, first_seq, applier.next_seq, coarse_cells)
     return [ALL_ACCEPTED] * len(requests)
 
 
@@ -78,55 +82,6 @@ def _fast_path_fits(applier: EventApplier, requests: Sequence[ParsedRequest]) ->
         return False  # sums could overflow int64: the general path adds Python integers
     fps = np.concatenate([parsed.fingerprints() for parsed, _ in requests])
     return not applier.index.candidates(fps.tolist())  # may be seen before: confirm one by one
-
-
-def _group(keys: list[np.ndarray], values: list[np.ndarray]
-           ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Rows with equal keys summed: (distinct keys sorted, their sums)."""
-    order = np.lexsort(keys[::-1])
-    keys = [k[order] for k in keys]
-    change = np.zeros(len(order), dtype=bool)
-    change[0] = True
-    for k in keys:
-        change[1:] |= k[1:] != k[:-1]
-    starts = np.flatnonzero(change)
-    return [k[starts] for k in keys], [np.add.reduceat(v[order], starts) for v in values]
-
-
-def add_cells(conn: sqlite3.Connection, meter_pk: np.ndarray, customer_pk: np.ndarray,
-              minute: np.ndarray, dims_pk: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> None:
-    """Add events (one per row of the arrays) to their cells at every level, in key order."""
-    ones = np.ones(len(minute), dtype=np.int64)
-    (meter_pk, customer_pk, minute, dims_pk), (count, hi, lo) = _group(
-        [meter_pk, customer_pk, minute, dims_pk], [ones, hi, lo])
-    hi, lo = hi + (lo >> LO_BITS), lo & LO_MASK
-    parts = []
-    for level, size in LEVELS:
-        if size == 1:
-            keys, sums = [meter_pk, customer_pk, minute, dims_pk], [count, hi, lo]
-        else:
-            keys, sums = _group([meter_pk, customer_pk, minute - minute % size, dims_pk],
-                                [count, hi, lo])
-            sums[1], sums[2] = sums[1] + (sums[2] >> LO_BITS), sums[2] & LO_MASK
-        levels = np.full(len(keys[0]), level, dtype=np.int64)
-        parts.append(np.column_stack([keys[0], keys[1], levels, keys[2], keys[3], *sums]))
-    rows = np.concatenate(parts)
-    rows = rows[np.lexsort(rows[:, 4::-1].T)]  # primary key order: SQLite walks its B-tree forward
-    flat = rows.ravel().tolist()
-    width = 8 * _CELLS_PER_STATEMENT
-    for start in range(0, len(flat), width):
-        chunk = flat[start : start + width]
-        conn.execute(_upsert_cells_sql(len(chunk) // 8), chunk)
-
-
-_CELLS_PER_STATEMENT = 4_000  # 8 parameters each: under SQLite's 32,766
-
-
-@functools.cache
-def _upsert_cells_sql(rows: int) -> str:
-    """One statement for many cells: SQLite applies them in one step, holding no GIL."""
-    return _UPSERT_CELL.replace("VALUES (?,?,?,?,?,?,?,?)",
-                                "VALUES " + ",".join(["(?,?,?,?,?,?,?,?)"] * rows))
 
 
 def results_of(parsed: ParsedBatch, outcome: list[EventResult]) -> list[EventResult | None]:

@@ -31,6 +31,7 @@ MAX_GROUP_REQUESTS = 4_096
 GROUP_TARGET_EVENTS = 8_000
 GROUP_WAIT_SECONDS = 0.005
 BUSY_COMMIT_SECONDS = 0.004
+IDLE_FLUSH_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -92,8 +93,14 @@ class GroupCommitWriter:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=IDLE_FLUSH_SECONDS)
+            except queue.Empty:
+                if self.applier.coarse.rows:  # idle: write the pending coarse cells out now
+                    self._commit_group([])
+                continue
             if first is None:
+                self._commit_group([])  # writes the pending coarse cells out (_stopping is set)
                 return
             group = [first]
             weight = first.weight
@@ -139,6 +146,8 @@ class GroupCommitWriter:
                 else:
                     self._apply_one(group[i])
                     i += 1
+            if self.applier.flush_due() or self._stopping:
+                self.applier.flush_coarse(conn)
             conn.execute("COMMIT")
         except BaseException:  # noqa: BLE001 - every request must get an answer
             log.exception("group commit failed; %d requests answered with an error", len(group))

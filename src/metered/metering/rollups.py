@@ -7,7 +7,7 @@ rebuilt from the raw events at any time (`rebuild_rollups`); both paths use `Cel
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from metered.metering.quantity import LO_BITS, LO_MASK, join, parse_quantity, split, to_scaled
@@ -180,8 +180,16 @@ ON CONFLICT DO UPDATE SET refs = refs + excluded.refs
 
 
 def retract_event(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, dims_pk: int,
-                  formula: str, ts: int, scaled: int, unique_value: str | None) -> None:
-    """Take one (cancelled) event out of its cells. Max and last are recomputed, not inverted."""
+                  formula: str, ts: int, scaled: int, unique_value: str | None,
+                  pending: Callable[[CellKey], bool] | None = None,
+                  pending_empty: set[CellKey] | None = None) -> None:
+    """Take one (cancelled) event out of its cells. Max and last are recomputed, not inverted.
+
+    The event's coarse cells may still wait for a pending delta (metering.pending): such a cell
+    is not dropped when it reads empty now, but noted in `pending_empty` for after the flush.
+    """
+    if pending_empty is None:
+        pending_empty = set()
     deltas = CellDeltas()
     buckets = buckets_of(ts)
     key = (meter_pk, customer_pk, MINUTE, buckets[0], dims_pk)
@@ -194,15 +202,23 @@ def retract_event(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, dim
         _recompute_extremes(conn, meter_pk, customer_pk, dims_pk, ts, formula)
     for level, bucket in enumerate(buckets):
         key = (meter_pk, customer_pk, level, bucket, dims_pk)
-        cur = conn.execute(
-            "DELETE FROM rollups WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket=?"
-            " AND dims_pk=? AND count=0", key,
+        if level != MINUTE and pending is not None and pending(key):
+            pending_empty.add(key)  # may be empty once the pending delta is written out
+        else:
+            delete_if_empty(conn, key)
+
+
+def delete_if_empty(conn: sqlite3.Connection, key: CellKey) -> None:
+    """Drop a cell (and its extremes) once no event is left in it."""
+    cur = conn.execute(
+        "DELETE FROM rollups WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket=?"
+        " AND dims_pk=? AND count=0 AND sum_hi=0 AND sum_lo=0", key,
+    )
+    if cur.rowcount:
+        conn.execute(
+            "DELETE FROM rollup_extremes WHERE meter_pk=? AND customer_pk=? AND level=?"
+            " AND bucket=? AND dims_pk=?", key,
         )
-        if cur.rowcount:
-            conn.execute(
-                "DELETE FROM rollup_extremes WHERE meter_pk=? AND customer_pk=? AND level=?"
-                " AND bucket=? AND dims_pk=?", key,
-            )
 
 
 def _recompute_extremes(conn: sqlite3.Connection, meter_pk: int, customer_pk: int,

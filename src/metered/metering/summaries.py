@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
+
 from metered.metering.meters import Meter
+from metered.metering.pending import Block, PendingCoarse
 from metered.metering.quantity import from_scaled, join
 from metered.metering.rollups import DAY, DAYS4, HOUR, LEVEL_MINUTES, MINUTE
 
@@ -129,7 +132,32 @@ def _window_of(q: SummaryQuery, bucket_minutes: int) -> int:
     return (bucket_minutes - bucket_minutes % size) * 60
 
 
-def _rows(conn: sqlite3.Connection, q: SummaryQuery) -> Iterator[tuple[int, int, _Acc]]:
+def _add_pending(cells: dict[tuple[int, int], list[int]], q: SummaryQuery, ranges: list[Range],
+                 pending: list[Block]) -> None:
+    """Add the coarse deltas the rows do not hold yet (metering.pending) to `cells`."""
+    coarse = [r for r in ranges if r[0] != MINUTE]
+    if not coarse or not pending:
+        return
+    rows = np.concatenate(pending)
+    keep = rows[:, 0] == q.meter.pk
+    if q.customer_pk is not None:
+        keep &= rows[:, 1] == q.customer_pk
+    in_range = np.zeros(len(rows), dtype=bool)
+    for level, lo, hi in coarse:
+        in_range |= (rows[:, 2] == level) & (rows[:, 3] >= lo) & (rows[:, 3] < hi)
+    for _, _, _, bucket, dims_pk, n, hi_part, lo_part in rows[keep & in_range].tolist():
+        key = (bucket if q.window is not None else 0, dims_pk if q.group_by else 0)
+        cell = cells.get(key)
+        total = join(hi_part, 0) + lo_part
+        if cell is None:
+            cells[key] = [n, total]
+        else:
+            cell[0] += n
+            cell[1] += total
+
+
+def _rows(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block]
+          ) -> Iterator[tuple[int, int, _Acc]]:
     """(window start, dims_pk, accumulator) for every cell group the query touches."""
     ranges = _ranges(q)
     formula = q.meter.formula
@@ -162,11 +190,17 @@ def _rows(conn: sqlite3.Connection, q: SummaryQuery) -> Iterator[tuple[int, int,
             if "overflow" not in str(exc):
                 raise
             rows = _python_sums(conn, inner, args)
-        for b, dims_pk, count, hi, lo in rows:
-            if count is None:  # an aggregate without GROUP BY over no rows
+        cells = {
+            (b, dims_pk): [int(count), join(int(hi), 0) + int(lo)]
+            for b, dims_pk, count, hi, lo in rows
+            if count is not None  # an aggregate without GROUP BY over no rows
+        }
+        _add_pending(cells, q, ranges, pending)
+        for (b, dims_pk), (count, total) in cells.items():
+            if not count:  # emptied by a cancellation whose coarse delta is still pending
                 continue
             acc = _Acc()
-            acc.count, acc.total = int(count), join(int(hi), 0) + int(lo)
+            acc.count, acc.total = count, total
             yield _window_of(q, b), dims_pk, acc
         return
     inner, args = _range_sql(
@@ -178,6 +212,8 @@ def _rows(conn: sqlite3.Connection, q: SummaryQuery) -> Iterator[tuple[int, int,
     for b, dims_pk, max_hi, max_lo, last_ts, last_seq, last_hi, last_lo in conn.execute(
         inner, args
     ):
+        if max_hi is None and last_ts is None:
+            continue  # emptied by cancellations; dropped with its count cell (metering.pending)
         key = (_window_of(q, b), dims_pk)
         acc = accs.get(key) or accs.setdefault(key, _Acc())
         if max_hi is not None:
@@ -244,12 +280,22 @@ def _dimension_values(conn: sqlite3.Connection, meter: Meter, dims_pks: set[int]
     return out
 
 
-def summarize(conn: sqlite3.Connection, q: SummaryQuery) -> list[Summary]:
-    """Summaries ordered by window start, then by group; empty windows are kept when ungrouped."""
+def summarize(conn: sqlite3.Connection, q: SummaryQuery, pending: PendingCoarse
+              ) -> list[Summary]:
+    """Summaries ordered by window start, then by group; empty windows are kept when ungrouped.
+
+    Reads one snapshot of the rollups plus the writer's pending coarse deltas: exact totals.
+    """
+    with pending.snapshot(conn) as blocks:
+        return _summarize(conn, q, blocks)
+
+
+def _summarize(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block]
+               ) -> list[Summary]:
     window_size = q.end - q.start if q.window is None else (
         LEVEL_MINUTES[WINDOW_LEVEL[q.window]] * 60
     )
-    rows = list(_rows(conn, q))
+    rows = list(_rows(conn, q, pending))
     formula = q.meter.formula
     if q.group_by:
         names = _dimension_values(conn, q.meter, {dims_pk for _, dims_pk, _ in rows})

@@ -177,6 +177,15 @@ rollup_uniques = Table(
     sqlite_with_rowid=False,
 )
 
+# Small named counters of the engine itself, e.g. `coarse_seq` (see metering.pending).
+engine_state = Table(
+    "engine_state",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

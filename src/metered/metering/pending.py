@@ -1,0 +1,117 @@
+"""Hour, day and 4-day sums that are committed but not yet written into their rollup rows.
+
+Every transaction that stores events adds them to their minute cells (the exact, durable record:
+ARCHITECTURE.md, invariant 3). The coarser cells only speed up long summaries, and updating
+them in every transaction cost most of the writer's time (each commit touches the same few
+thousand hour, day and 4-day rows again). So the writer keeps their deltas here, as numpy
+columns per transaction step, and writes them out every half second ("flush"), together with a
+watermark (`engine_state.coarse_seq`: every event up to it is in the coarse rows). After a
+crash, start-up adds the events stored after the watermark from the raw segments.
+
+Readers see exact totals at every moment: a summary reads, in one SQLite snapshot, the watermark
+W, the highest stored seq M and the rollup rows, and adds the pending deltas of the steps whose
+seqs lie in (W, M]. Steps are registered before their COMMIT and dropped only after a flush that
+covers them has committed, so a snapshot always finds exactly the steps it lacks.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+# Columns of a block of coarse deltas: meter_pk, customer_pk, level, bucket, dims_pk, count,
+# sum_hi, sum_lo (an int64 array of shape (n, 8), one row per cell).
+Block = np.ndarray
+_WATERMARK = "coarse_seq"
+
+
+def read_watermark(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM engine_state WHERE key=?", (_WATERMARK,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def write_watermark(conn: sqlite3.Connection, seq: int) -> None:
+    conn.execute(
+        "INSERT INTO engine_state (key, value) VALUES (?, ?)"
+        " ON CONFLICT DO UPDATE SET value=excluded.value", (_WATERMARK, seq),
+    )
+
+
+class PendingCoarse:
+    """Writer steps' coarse deltas, by seq range. The writer mutates; readers take snapshots."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._steps: list[tuple[int, int, Block]] = []  # (first_seq, end_seq, block)
+        self._open = 0  # how many of the last steps belong to the open transaction
+        self.rows = 0  # pending rows (to decide when to flush)
+
+    # --- the writer ----------------------------------------------------------------------
+
+    def add(self, first_seq: int, end_seq: int, block: Block) -> None:
+        """Register a step of the open transaction (before its COMMIT)."""
+        if not len(block):
+            return
+        with self._lock:
+            self._steps.append((first_seq, end_seq, block))
+        self._open += 1
+        self.rows += len(block)
+
+    def mark(self) -> int:
+        return self._open
+
+    def restore(self, mark: int) -> None:
+        """Drop the steps registered after `mark` (their savepoint was rolled back)."""
+        if self._open > mark:
+            with self._lock:
+                del self._steps[len(self._steps) - (self._open - mark) :]
+            self._open = mark
+
+    def committed(self) -> None:
+        self._open = 0
+
+    def rolled_back(self) -> None:
+        self.restore(0)
+
+    def blocks(self) -> list[Block]:
+        return [block for _, _, block in self._steps]
+
+    def holds(self, key: tuple[int, int, int, int, int]) -> bool:
+        """Whether a pending delta touches this cell (meter, customer, level, bucket, dims)."""
+        target = np.array(key, dtype=np.int64)
+        return any(bool((block[:, :5] == target).all(axis=1).any()) for block in self.blocks())
+
+    def flushed(self, through_seq: int) -> None:
+        """A flush covering every seq <= through_seq has committed: forget those steps."""
+        with self._lock:
+            self._steps = [step for step in self._steps if step[0] > through_seq]
+        self.rows = sum(len(block) for _, _, block in self._steps)
+        self._open = min(self._open, len(self._steps))
+
+    # --- readers -------------------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self, conn: sqlite3.Connection) -> Iterator[list[Block]]:
+        """A read transaction on `conn`, and the pending deltas it does not see in the rows."""
+        with self._lock:
+            conn.execute("BEGIN")
+            try:
+                watermark = read_watermark(conn)  # the first read fixes the snapshot
+                row = conn.execute(
+                    "SELECT first_seq + count - 1 FROM event_segments"
+                    " ORDER BY first_seq DESC LIMIT 1"
+                ).fetchone()
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            highest = int(row[0]) if row else 0
+            blocks = [block for first, end, block in self._steps
+                      if first > watermark and end - 1 <= highest]
+        try:
+            yield blocks
+        finally:
+            conn.execute("COMMIT")
