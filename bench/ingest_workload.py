@@ -89,6 +89,7 @@ def _prefill_segments(conn: sqlite3.Connection, ids: int) -> None:
     import numpy as np
 
     from metered.ingest.segments import SegmentBuilder, max_seq
+    from metered.metering.pending import write_watermark
 
     ingested_ms = int(time.time() * 1000) - 3_600_000
     payload = json.dumps({"stripe_customer_id": "cus_" + "x" * 24, "value": "1234",
@@ -112,6 +113,7 @@ def _prefill_segments(conn: sqlite3.Connection, ids: int) -> None:
         segment.payload = [payload] * n
         segment.write(conn, ingested_ms)
         seq += n
+        write_watermark(conn, seq - 1)  # under no meter: nothing for start-up to add up
         if seq % 1_000_000 < per_segment:
             conn.execute("COMMIT")
             conn.execute("BEGIN")

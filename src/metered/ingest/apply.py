@@ -218,7 +218,9 @@ class EventApplier:
         conn.execute("BEGIN IMMEDIATE")
         rows: list[tuple[int, ...]] = []
         for event in iter_events(conn, after_seq=watermark):
-            numeric = formulas.get(event.meter_pk) in ("sum", "max", "last")
+            if event.meter_pk not in formulas:
+                continue  # not an event of any meter (none are stored that way)
+            numeric = formulas[event.meter_pk] in ("sum", "max", "last")
             scaled = parse_scaled(event.value)[1] if numeric else 0
             rows.append((event.meter_pk, event.customer_pk, event.ts // 60, event.dims_pk, 1,
                          scaled >> LO_BITS, scaled & LO_MASK))
