@@ -18,6 +18,7 @@ import numpy as np
 
 RECENT_LIMIT = 1 << 17
 MERGE_FACTOR = 1  # merge runs of similar size: O(log n) runs, each id merged O(log n) times
+MAX_MERGED = 1 << 20  # ... but never into runs of more than ~1M ids (20 runs for 20M ids)
 
 
 def fingerprint(key: bytes) -> int:
@@ -151,8 +152,11 @@ class SeenIndex:
 
     def _compact_locked(self) -> None:
         runs = [r for r in self._runs if len(r)]
-        # Keep run sizes geometric: merge the newest run into its predecessor while comparable.
-        while len(runs) > 1 and len(runs[-2]) <= MERGE_FACTOR * len(runs[-1]):
+        # Keep run sizes geometric: merge the newest run into its predecessor while comparable,
+        # up to MAX_MERGED ids (a bigger merge would hold the writer, and the GIL, for a
+        # noticeable time; more runs only cost a few more binary searches per lookup).
+        while (len(runs) > 1 and len(runs[-2]) <= MERGE_FACTOR * len(runs[-1])
+               and len(runs[-2]) + len(runs[-1]) <= MAX_MERGED):
             b, a = runs.pop(), runs.pop()
             runs.append(_merge(a, b, self._min_seq))
         self._runs = runs
