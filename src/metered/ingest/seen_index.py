@@ -18,6 +18,8 @@ import numpy as np
 
 RECENT_LIMIT = 1 << 17
 MERGE_FACTOR = 1  # merge runs of similar size: O(log n) runs, each id merged O(log n) times
+FILTER_LOG2 = 28  # the lookup filter: 2**28 bits (32 MiB), ~7% false hits at 20M ids
+FILTER_BITS = 1 << FILTER_LOG2
 MAX_MERGED = 1 << 20  # ... but never into runs of more than ~1M ids (20 runs for 20M ids)
 
 
@@ -64,6 +66,18 @@ class SeenIndex:
         self._runs: list[_Run] = []
         self._min_seq = 0
         self._lock = threading.Lock()
+        # A one-hash Bloom filter over every fingerprint ever added (32 MiB): a lookup whose bit
+        # is clear skips the runs' binary searches, which cost cache misses. Expired ids leave
+        # their bits set; that only costs a search.
+        self._bits = np.zeros(FILTER_BITS >> 3, dtype=np.uint8)
+
+    def _mark(self, fps: np.ndarray) -> None:
+        slots = (fps.view(np.uint64) >> np.uint64(64 - FILTER_LOG2)).astype(np.int64)
+        np.bitwise_or.at(self._bits, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
+
+    def _maybe(self, fps: np.ndarray) -> np.ndarray:
+        slots = (fps.view(np.uint64) >> np.uint64(64 - FILTER_LOG2)).astype(np.int64)
+        return ((self._bits[slots >> 3] >> (slots & 7).astype(np.uint8)) & 1).astype(bool)
 
     def __len__(self) -> int:
         return len(self._recent) + sum(len(v) for v in self._recent_extra.values()) + sum(
@@ -73,16 +87,29 @@ class SeenIndex:
     @property
     def nbytes(self) -> int:
         runs = sum(r.fps.nbytes + r.seqs.nbytes for r in self._runs)
-        return runs + len(self._recent) * 100
+        return runs + len(self._recent) * 100 + self._bits.nbytes
 
     def load(self, fps: np.ndarray, seqs: np.ndarray) -> None:
         """Bulk-load (at start-up) the fingerprints of the events inside the window."""
+        fps = np.ascontiguousarray(fps, dtype=np.int64)
+        self._mark(fps)
         with self._lock:
-            self._runs.append(_sorted_run(fps.astype(np.int64), seqs.astype(np.int64), 0))
+            self._runs.append(_sorted_run(fps, seqs.astype(np.int64), 0))
             self._compact_locked()
 
     def candidates(self, fps: list[int]) -> dict[int, list[int]]:
         """For each position whose fingerprint is known: the seqs of events that may match."""
+        found: dict[int, list[int]] = {}
+        if not fps:
+            return found
+        maybe = np.flatnonzero(self._maybe(np.fromiter(fps, dtype=np.int64, count=len(fps))))
+        if not len(maybe):
+            return found
+        positions = maybe.tolist()
+        inner = self._candidates([fps[i] for i in positions])
+        return {positions[i]: seqs for i, seqs in inner.items()}
+
+    def _candidates(self, fps: list[int]) -> dict[int, list[int]]:
         found: dict[int, list[int]] = {}
         recent, extra = self._recent, self._recent_extra
         for i, fp in enumerate(fps):
@@ -103,6 +130,8 @@ class SeenIndex:
 
     def add(self, items: list[tuple[int, int]]) -> None:
         """Record committed (fingerprint, seq) pairs."""
+        if items:
+            self._mark(np.fromiter((fp for fp, _ in items), dtype=np.int64, count=len(items)))
         recent, extra = self._recent, self._recent_extra
         for fp, seq in items:
             old = recent.get(fp)
