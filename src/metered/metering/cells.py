@@ -70,7 +70,7 @@ def bound(block: np.ndarray) -> int:
     return int(np.abs(block[:, 6]).max()) * len(block) if len(block) else 0
 
 
-_CELLS_PER_STATEMENT = 4_000  # 8 parameters each: under SQLite's 32,766
+_MAX_ROWS_LOG2 = 11  # statements of 1, 2, 4, ... 2,048 cells: 8 parameters each, under 32,766
 
 
 @functools.cache
@@ -79,14 +79,23 @@ def _upsert_sql(rows: int) -> str:
                                 "VALUES " + ",".join(["(?,?,?,?,?,?,?,?)"] * rows))
 
 
+def _statement_sizes(n: int) -> list[int]:
+    """n as statements of power-of-two sizes: twelve texts ever, so that neither this module's
+    cache nor SQLite's prepared statements grow with every distinct block size."""
+    top = 1 << _MAX_ROWS_LOG2
+    sizes = [top] * (n // top)
+    rest = n % top
+    return sizes + [1 << b for b in range(_MAX_ROWS_LOG2 - 1, -1, -1) if rest & (1 << b)]
+
+
 def upsert(conn: sqlite3.Connection, block: np.ndarray) -> None:
-    """Add a block's counts and sums to their rows, in primary key order, a few thousand cells
+    """Add a block's counts and sums to their rows, in primary key order, up to 2,048 cells
     per statement (SQLite applies each in one step, without Python's GIL)."""
     if not len(block):
         return
     block = block[np.lexsort(block[:, 4::-1].T)]
     flat = block.ravel().tolist()
-    width = 8 * _CELLS_PER_STATEMENT
-    for start in range(0, len(flat), width):
-        chunk = flat[start : start + width]
-        conn.execute(_upsert_sql(len(chunk) // 8), chunk)
+    start = 0
+    for rows in _statement_sizes(len(block)):
+        conn.execute(_upsert_sql(rows), flat[start : start + 8 * rows])
+        start += 8 * rows
