@@ -22,6 +22,7 @@ import sqlite3
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -29,8 +30,8 @@ import numpy as np
 from metered.accounts import Caller
 from metered.billing.customers import CustomerDirectory
 from metered.errors import MeteredError
-from metered.ingest.batches import batch_body, decode_batch, validate_events
-from metered.ingest.events import EventResult, ValidatedEvent
+from metered.ingest.batches import decode_batch, validate_events
+from metered.ingest.events import EventResult, ValidatedEvent, WireResult
 from metered.ingest.validation import IngestContext
 from metered.metering.meters import Meter, MeterRegistry, load_all_meters
 from metered.metering.quantity import LO_BITS, LO_MASK
@@ -135,10 +136,22 @@ def parse_to_columns(body: bytes, content_type: str, caller: Caller, now: int,
     out.identifier = [e.identifier for e in valid]
     out.value = [e.value for e in valid]
     out.payload = [e.payload for e in valid]
-    for position, event in zip(positions, valid, strict=True):
-        results[position] = EventResult("accepted", event.identifier)
-    out.answer = _encode_json(batch_body(results))
+    out.answer = _encode_json(accepted_answer(results, positions, out.identifier))
     return out
+
+
+def accepted_answer(results: list[EventResult | None], positions: list[int],
+                    identifiers: list[str]) -> dict[str, Any]:
+    """batch_body for when every valid event is accepted, without an EventResult per event."""
+    wire: list[Any] = [None] * len(results)
+    for position, identifier in zip(positions, identifiers, strict=True):
+        wire[position] = WireResult(position, identifier, "accepted")
+    for i, result in enumerate(results):
+        if result is not None:
+            wire[i] = result.to_wire(i)
+    rejected = len(results) - len(positions)
+    return {"object": "metered.event_batch", "accepted": len(positions), "duplicate": 0,
+            "rejected": rejected, "results": wire}
 
 
 def _int64(values: list[int]) -> bytes:
