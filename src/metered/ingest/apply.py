@@ -27,7 +27,7 @@ from metered.ingest.segments import (
     max_seq,
     seq_ingested_since,
 )
-from metered.metering.cells import SAFE_HI, bound, cell_blocks, merge, upsert
+from metered.metering.cells import SAFE_HI, blocks_of_rows, bound, merge, upsert
 from metered.metering.pending import PendingCoarse, read_watermark, write_watermark
 from metered.metering.quantity import LO_BITS, LO_MASK, parse_scaled, split
 from metered.metering.rollups import (
@@ -57,7 +57,6 @@ class EventApplier:
         self.keys = KeysCache()
         self.coarse = PendingCoarse()  # hour/day/4-day deltas not yet in their rows
         self.pending_empty: set[tuple[int, int, int, int, int]] = set()
-        self.coarse_bound = 0  # bounds |sum_hi| of the pending deltas merged (int64 safety)
         self.last_flush = time.monotonic()
         self._flushed_through: int | None = None  # a flush in the open transaction
         self._dims: dict[tuple[int, str], int] = {}
@@ -83,7 +82,6 @@ class EventApplier:
     def restore(self, mark: tuple[int, int, int, int]) -> None:
         self.next_seq = mark[0]
         self.coarse.restore(mark[3])
-        self.coarse_bound = sum(bound(b) for b in self.coarse.blocks())
         for key in list(self._pending_dims)[mark[1] :]:
             del self._pending_dims[key]
         for key in list(self._pending_keys)[mark[2] :]:
@@ -101,7 +99,6 @@ class EventApplier:
             self.coarse.flushed(self._flushed_through)
             self.pending_empty.clear()
             self._flushed_through = None
-            self.coarse_bound = sum(bound(b) for b in self.coarse.blocks())
 
     def rolled_back(self, conn: sqlite3.Connection) -> None:
         self._pending_dims.clear()
@@ -109,8 +106,17 @@ class EventApplier:
         self._pending_fps = []
         self.coarse.rolled_back()
         self._flushed_through = None
-        self.coarse_bound = sum(bound(b) for b in self.coarse.blocks())
         self.next_seq = max_seq(conn) + 1
+
+    def accept(self, keys: Sequence[bytes], fps: Sequence[int], first_seq: int) -> None:
+        """Record keys accepted in the open transaction, with seqs first_seq, first_seq + 1, ..."""
+        seqs = range(first_seq, first_seq + len(keys))
+        self._pending_keys.update(zip(keys, seqs, strict=True))
+        self._pending_fps.extend(zip(fps, seqs, strict=True))
+
+    def pending(self, keys: Sequence[bytes]) -> bool:
+        """Whether any of these keys was accepted earlier in the open transaction."""
+        return not self._pending_keys.keys().isdisjoint(keys)
 
     # --- lookups -------------------------------------------------------------------------
 
@@ -179,19 +185,16 @@ class EventApplier:
             add_minute_sums(conn, minutes)  # every level, in Python integers
             self.flush_coarse(conn)  # the watermark must pass this step: write out the rest
             return
-        a = np.array(rows, dtype=np.int64)
-        minute_cells, coarse_cells = cell_blocks(*(a[:, i] for i in range(7)))
+        minute_cells, coarse_cells = blocks_of_rows(rows)
         upsert(conn, minute_cells)
         self.defer(conn, first_seq, end_seq, coarse_cells)
 
     def defer(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
               coarse_cells: np.ndarray) -> None:
         """Register a step's coarse deltas (in the open transaction, before its COMMIT)."""
-        step_bound = bound(coarse_cells)
-        if self.coarse_bound + step_bound >= SAFE_HI:
+        if self.coarse.bound + bound(coarse_cells) >= SAFE_HI:
             self.flush_coarse(conn)  # merged with what is pending, sums could overflow int64
         self.coarse.add(first_seq, end_seq, coarse_cells)
-        self.coarse_bound += step_bound
 
     def flush_due(self) -> bool:
         return self.coarse.rows > 0 and (
@@ -234,8 +237,7 @@ class EventApplier:
     @staticmethod
     def _replay_rows(conn: sqlite3.Connection, rows: list[tuple[int, ...]]) -> None:
         if rows:
-            a = np.array(rows, dtype=np.int64)
-            upsert(conn, cell_blocks(*(a[:, i] for i in range(7)))[1])
+            upsert(conn, blocks_of_rows(rows)[1])
 
     def rebuild(self, conn: sqlite3.Connection, meter_pk: int, formula: str) -> int:
         """rebuild_rollups, after writing out the pending coarse deltas (it recounts them)."""
@@ -258,7 +260,6 @@ class EventApplier:
         sums: MinuteSums = {}
         deltas = CellDeltas()
         extremes: list[tuple[int, ...]] = []
-        dims_cache: dict[tuple[int, str], int] = {}
         for i, event in enumerate(events):
             key = keys[i]
             if i in stored or key in pending:
@@ -271,12 +272,7 @@ class EventApplier:
             pending_fps.append((fps[i], seq))
             meter = event.meter
             meter_pk = meter.pk
-            dims_pk = 0
-            if event.dims:
-                dims_key = (meter_pk, event.dims)
-                dims_pk = dims_cache.get(dims_key, 0)
-                if not dims_pk:
-                    dims_pk = dims_cache[dims_key] = self.dims_pk(conn, meter_pk, event.dims)
+            dims_pk = self.dims_pk(conn, meter_pk, event.dims) if event.dims else 0
             customer_pk, ts, scaled = event.customer_pk, event.ts, event.scaled
             segment.fps.append(fps[i])
             segment.meter_pk.append(meter_pk)

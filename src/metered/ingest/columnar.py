@@ -31,31 +31,29 @@ ParsedRequest = tuple[ParsedBatch, dict[int, Meter]]
 def apply_parsed(applier: EventApplier, conn: sqlite3.Connection,
                  requests: Sequence[ParsedRequest]) -> list[Any]:
     """Each request's outcome: ALL_ACCEPTED, or a list of EventResult (the general path)."""
-    if not _fast_path_fits(applier, requests):
+    fingerprints = [parsed.fingerprints() for parsed, _ in requests]
+    if not _fast_path_fits(applier, requests, fingerprints):
         return [applier.apply_events(conn, events_of(parsed, meters))
                 for parsed, meters in requests]
     ingested = now_ms()
     first_seq = applier.next_seq
     columns: list[list[np.ndarray]] = []
-    for parsed, _ in requests:
+    for (parsed, _), fps in zip(requests, fingerprints, strict=True):
         n = len(parsed.keys)
         if not n:
             continue
         first = applier.next_seq
-        seqs = range(first, first + n)
         dims_of = np.array([applier.dims_pk(conn, meter_pk, dims) if dims else 0
                             for meter_pk, dims in parsed.dims_table], dtype=np.int64)
         meter_pk, customer_pk = parsed.column("meter_pk"), parsed.column("customer_pk")
         ts, dims_pk = parsed.column("ts"), dims_of[parsed.column("dims_idx")]
-        fps = parsed.fingerprints()
         write_segment(
             conn, first, ingested, fps.tobytes(),
             SegmentKeys(meter_pk.tolist(), parsed.identifier),
             SegmentData(customer_pk.tolist(), dims_pk.tolist(), ts.tolist(), parsed.value,
                         parsed.payload),
         )
-        applier._pending_keys.update(zip(parsed.keys, seqs, strict=True))
-        applier._pending_fps.extend(zip(fps.tolist(), seqs, strict=True))
+        applier.accept(parsed.keys, fps.tolist(), first)
         applier.next_seq = first + n
         columns.append([meter_pk, customer_pk, ts // 60, dims_pk, parsed.column("scaled_hi"),
                         parsed.column("scaled_lo")])
@@ -69,18 +67,19 @@ def apply_parsed(applier: EventApplier, conn: sqlite3.Connection,
     return [ALL_ACCEPTED] * len(requests)
 
 
-def _fast_path_fits(applier: EventApplier, requests: Sequence[ParsedRequest]) -> bool:
+def _fast_path_fits(applier: EventApplier, requests: Sequence[ParsedRequest],
+                    fingerprints: list[np.ndarray]) -> bool:
     keys = [key for parsed, _ in requests for key in parsed.keys]
     if not keys:
         return True
     if any(m.formula not in FAST_FORMULAS for _, meters in requests for m in meters.values()):
         return False
-    if len(set(keys)) != len(keys) or not applier._pending_keys.keys().isdisjoint(keys):
+    if len(set(keys)) != len(keys) or applier.pending(keys):
         return False  # a repeat inside the transaction: the general path sorts it out
     hi = np.concatenate([parsed.column("scaled_hi") for parsed, _ in requests])
     if int(hi.max()) * len(hi) >= 1 << 62:
         return False  # sums could overflow int64: the general path adds Python integers
-    fps = np.concatenate([parsed.fingerprints() for parsed, _ in requests])
+    fps = np.concatenate(fingerprints)
     return not applier.index.candidates(fps.tolist())  # may be seen before: confirm one by one
 
 

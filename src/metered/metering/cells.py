@@ -55,6 +55,12 @@ def cell_blocks(meter_pk: np.ndarray, customer_pk: np.ndarray, minute: np.ndarra
     return minutes, np.concatenate(coarse) if coarse else _EMPTY
 
 
+def blocks_of_rows(rows: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """cell_blocks of (meter_pk, customer_pk, minute, dims_pk, count, sum_hi, sum_lo) rows."""
+    a = np.array(rows, dtype=np.int64).reshape(-1, 7)
+    return cell_blocks(*(a[:, i] for i in range(7)))
+
+
 def merge(blocks: list[np.ndarray]) -> np.ndarray:
     """Several blocks as one, equal cells summed."""
     if not blocks:

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from metered.metering.cells import bound
+
 # Columns of a block of coarse deltas: meter_pk, customer_pk, level, bucket, dims_pk, count,
 # sum_hi, sum_lo (an int64 array of shape (n, 8), one row per cell).
 Block = np.ndarray
@@ -49,6 +51,7 @@ class PendingCoarse:
         self._steps: list[tuple[int, int, Block]] = []  # (first_seq, end_seq, block)
         self._open = 0  # how many of the last steps belong to the open transaction
         self.rows = 0  # pending rows (to decide when to flush)
+        self.bound = 0  # bounds |sum_hi| of all pending rows merged (keeps merges in int64)
 
     # --- the writer ----------------------------------------------------------------------
 
@@ -59,7 +62,7 @@ class PendingCoarse:
         with self._lock:
             self._steps.append((first_seq, end_seq, block))
         self._open += 1
-        self.rows += len(block)
+        self._recount()
 
     def mark(self) -> int:
         return self._open
@@ -70,6 +73,7 @@ class PendingCoarse:
             with self._lock:
                 del self._steps[len(self._steps) - (self._open - mark) :]
             self._open = mark
+            self._recount()
 
     def committed(self) -> None:
         self._open = 0
@@ -89,8 +93,13 @@ class PendingCoarse:
         """A flush covering every seq <= through_seq has committed: forget those steps."""
         with self._lock:
             self._steps = [step for step in self._steps if step[0] > through_seq]
-        self.rows = sum(len(block) for _, _, block in self._steps)
         self._open = min(self._open, len(self._steps))
+        self._recount()
+
+    def _recount(self) -> None:
+        blocks = self.blocks()
+        self.rows = sum(len(block) for block in blocks)
+        self.bound = sum(bound(block) for block in blocks)
 
     # --- readers -------------------------------------------------------------------------
 

@@ -147,9 +147,10 @@ MinuteSums = dict[tuple[int, int, int, int], list[int]]
 def add_minute_sums(conn: sqlite3.Connection, minutes: MinuteSums) -> None:
     """Add the count and sum of new events to their minute cells and the cells above them.
 
-    The hot path of ingestion: the writer sums a transaction's events per minute cell in one
-    pass, then this writes one upsert per touched cell and level, in key order (so SQLite walks
-    the rollup B-tree forward). Max, last and unique values are kept by CellDeltas.
+    In Python integers, one upsert per touched cell and level: what the writer falls back to
+    when a step's sums are too large for the int64 arithmetic of metering.cells (the usual path,
+    EventApplier.add_sums, writes minute cells now and coarse cells later). Max, last and unique
+    values are kept by CellDeltas.
     """
     rows: list[tuple[int, ...]] = []
     for level, size in LEVELS:

@@ -46,10 +46,6 @@ def duplicate_error(event: ValidatedEvent) -> InvalidRequestError:
     )
 
 
-def decode_request_batch(request: Request) -> list[Any]:
-    return decode_batch(request.body, request.content_type)
-
-
 def validate_batch(app: App, request: Request, raw_events: list[Any]) -> Validated:
     return validate_events(raw_events, request.require_caller, app.engine.ingest_context(),
                            now_seconds(), request.request_id)
@@ -77,7 +73,7 @@ async def ingest_body(app: App, request: Request) -> Response:
             meters = meters_of(parsed, engine.meters)
             if meters is not None:
                 return await apply_parsed_batch(app, request, parsed, meters)
-    validated = validate_batch(app, request, decode_request_batch(request))
+    validated = validate_batch(app, request, decode_batch(request.body, request.content_type))
     results, failed = await apply_validated(app, request, validated)
     return failed or Response.json(batch_body(results))
 
