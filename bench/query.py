@@ -140,7 +140,7 @@ def build_store(data_dir: Path, meter_id: str, customer_ids: list[str], events: 
         conn.execute("BEGIN IMMEDIATE")
         results = applier.apply_events(conn, batch)
         if applier.flush_due() or first + n >= events:  # as the writer does (metering.pending)
-            applier.flush_coarse(conn)
+            applier.flush_packs(conn)
         conn.execute("COMMIT")
         applier.committed()
         if any(r.status != "accepted" for r in results):

@@ -17,6 +17,13 @@ from metered.ingest.events import EventResult
 from metered.ingest.validation import validate_event
 from metered.ingest.writer import WriteRequest
 from metered.metering.meters import Meter, MeterSpec, create_meter
+from metered.metering.packs import decode
+
+
+def pack_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Every pack, its cells decoded (dims_pk -> [count, scaled sum]), in key order."""
+    return [(*key, sorted(decode(blob).as_totals().items()))
+            for *key, blob in conn.execute("SELECT * FROM rollup_packs ORDER BY 1,2,3,4")]
 
 
 class Harness:

@@ -18,7 +18,7 @@ from metered.ingest.parse_pool import meters_of, parse_to_columns
 from metered.ingest.segments import iter_events
 from metered.ingest.writer import WriteRequest
 
-from engine_harness import Harness
+from engine_harness import Harness, pack_rows
 
 NOW = now_seconds()
 
@@ -53,9 +53,9 @@ def submit(h: Harness, requests: list[WriteRequest]) -> list[Any]:
 
 
 def state(h: Harness, customers: list[str]) -> tuple[Any, ...]:
-    """Cells (pending coarse deltas written out) and raw events, customer ids in payloads
+    """Cells (pending pack deltas written out) and raw events, customer ids in payloads
     replaced by their position."""
-    h.run(h.engine.writer.applier.flush_coarse)
+    h.run(h.engine.writer.applier.flush_packs)
     conn = h.engine.reader()
 
     def anonymous(payload: str) -> str:
@@ -66,6 +66,7 @@ def state(h: Harness, customers: list[str]) -> tuple[Any, ...]:
     return (
         conn.execute("SELECT * FROM rollups ORDER BY 1,2,3,4,5").fetchall(),
         conn.execute("SELECT * FROM rollup_extremes ORDER BY 1,2,3,4,5").fetchall(),
+        pack_rows(conn),
         [(e.seq, e.meter_pk, e.customer_pk, e.dims_pk, e.ts, e.identifier, e.value,
           anonymous(e.payload))
          for e in iter_events(conn)],

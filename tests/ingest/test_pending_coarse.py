@@ -21,7 +21,7 @@ def day_total(engine: Engine, meter, customer_pk: int) -> list[tuple[int, object
     q = SummaryQuery(meter=meter, customer_pk=customer_pk, start=end - 3 * 86_400, end=end,
                      window="day")
     return [(s.start, s.value) for s in summarize(engine.reader(), q,
-                                                   engine.writer.applier.coarse)]
+                                                   engine.writer.applier.unflushed)]
 
 
 def test_reads_are_exact_while_pending_and_after_a_crash(tmp_path: Path,
@@ -39,7 +39,7 @@ def test_reads_are_exact_while_pending_and_after_a_crash(tmp_path: Path,
         h.submit_all([("batch", events[:30]), ("batch", events[30:])])
         h.submit_all([("cancel", (meter.event_name, "e3"))])
         applier = h.engine.writer.applier
-        assert applier.coarse.rows > 0, "the day cells should still be pending"
+        assert applier.unflushed.rows > 0, "the day cells should still be pending"
         expected = {}
         for i in range(60):
             if i != 3:
@@ -61,7 +61,7 @@ def test_reads_are_exact_while_pending_and_after_a_crash(tmp_path: Path,
     engine.start()
     try:
         assert read_watermark(engine.reader()) >= 60  # start-up added what was pending
-        assert engine.writer.applier.coarse.rows == 0
+        assert engine.writer.applier.unflushed.rows == 0
         assert {start: int(v) for start, v in day_total(engine, meter, customer.pk)} == expected
     finally:
         engine.stop()

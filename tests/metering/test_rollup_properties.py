@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from metered.clock import now_seconds
 from metered.metering.summaries import SummaryQuery, summarize
 
-from engine_harness import Harness, statuses
+from engine_harness import Harness, pack_rows, statuses
 
 NUMERIC_VALUES = ["0", "1", "2.5", "0.000000000001", "123456789012345", "7", "0.1", "0.2"]
 UNIQUE_VALUES = ["u1", "u2", "u3", "u4"]
@@ -76,7 +76,7 @@ def model_summaries(formula: str, live: list[dict[str, Any]], customer: int, sta
 
 
 def actual_summaries(h: Harness, q: SummaryQuery) -> dict[tuple[int, str], Any]:
-    rows = summarize(h.engine.reader(), q, h.engine.writer.applier.coarse)
+    rows = summarize(h.engine.reader(), q, h.engine.writer.applier.unflushed)
     return {
         (s.start, json.dumps(s.dimensions) if s.dimensions is not None else ""): s.value
         for s in rows
@@ -84,13 +84,13 @@ def actual_summaries(h: Harness, q: SummaryQuery) -> dict[tuple[int, str], Any]:
 
 
 def rollup_cells(h: Harness) -> list[tuple[Any, ...]]:
-    """Every stored cell, once the pending coarse deltas are written out (metering.pending)."""
-    h.run(h.engine.writer.applier.flush_coarse)
+    """Every stored cell, once the pending pack deltas are written out (metering.pending)."""
+    h.run(h.engine.writer.applier.flush_packs)
     conn = h.engine.reader()
     cells = conn.execute("SELECT * FROM rollups ORDER BY 1,2,3,4,5").fetchall()
     extremes = conn.execute("SELECT * FROM rollup_extremes ORDER BY 1,2,3,4,5").fetchall()
     uniques = conn.execute("SELECT * FROM rollup_uniques ORDER BY 1,2,3,4,5,6").fetchall()
-    return cells + extremes + uniques
+    return cells + extremes + uniques + pack_rows(conn)
 
 
 @settings(max_examples=200, deadline=None,

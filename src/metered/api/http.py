@@ -20,10 +20,11 @@ encode_json = _encoder.encode
 _json_decoder = msgspec.json.Decoder()
 
 
-def json_number(value: Decimal | int) -> msgspec.Raw:
+def json_number(value: Decimal | int) -> msgspec.Raw | int:
     """An exact JSON number in plain digits: 0.000000000001, never 1E-12 (str(Decimal)'s form)."""
-    return msgspec.Raw(format(value, "f").encode() if isinstance(value, Decimal) else
-                       str(value).encode())
+    if isinstance(value, int):
+        return value
+    return msgspec.Raw(format(value, "f").encode())
 
 
 @dataclass(slots=True)

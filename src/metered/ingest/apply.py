@@ -27,20 +27,15 @@ from metered.ingest.segments import (
     max_seq,
     seq_ingested_since,
 )
+from metered.metering import packs
 from metered.metering.cells import SAFE_HI, blocks_of_rows, bound, merge, upsert
-from metered.metering.pending import PendingCoarse, read_watermark, write_watermark
+from metered.metering.pending import PendingPacks, read_watermark, write_watermark
 from metered.metering.quantity import LO_BITS, LO_MASK, parse_scaled, split
-from metered.metering.rollups import (
-    CellDeltas,
-    MinuteSums,
-    add_minute_sums,
-    delete_if_empty,
-    rebuild_rollups,
-)
+from metered.metering.rollups import CellDeltas, MinuteSums, add_minute_sums, rebuild_rollups
 
 ACCEPTED = EventResult("accepted", None)
 WINDOW_MS = (DEDUPE_DAYS + 1) * 86_400_000
-FLUSH_SECONDS = 0.5  # pending coarse deltas are written out this often (metering.pending) ...
+FLUSH_SECONDS = 0.5  # pending pack deltas are written out this often (metering.pending) ...
 FLUSH_ROWS = 200_000  # ... or as soon as this many are pending
 _INSERT_EXTREME = (
     "INSERT INTO extreme_events (meter_pk, customer_pk, dims_pk, ts, seq, value_hi, value_lo)"
@@ -55,8 +50,7 @@ class EventApplier:
         self.next_seq = max_seq(conn) + 1
         self.index = SeenIndex()
         self.keys = KeysCache()
-        self.coarse = PendingCoarse()  # hour/day/4-day deltas not yet in their rows
-        self.pending_empty: set[tuple[int, int, int, int, int]] = set()
+        self.unflushed = PendingPacks()  # deltas not yet in their packs
         self.last_flush = time.monotonic()
         self._flushed_through: int | None = None  # a flush in the open transaction
         self._dims: dict[tuple[int, str], int] = {}
@@ -65,7 +59,8 @@ class EventApplier:
         self._pending_fps: list[tuple[int, int]] = []  # their (fingerprint, seq), in order
         self._meter_keys: dict[int, tuple[int, bool, str]] = {}
         self._load_index(conn)
-        self._replay_coarse(conn)
+        self._upgrade_row_cells(conn)
+        self._replay_packs(conn)
 
     def _load_index(self, conn: sqlite3.Connection) -> None:
         first = seq_ingested_since(conn, now_ms() - WINDOW_MS)
@@ -77,11 +72,12 @@ class EventApplier:
 
     def mark(self) -> tuple[int, int, int, int]:
         """A point to return to if the enclosing savepoint is rolled back."""
-        return self.next_seq, len(self._pending_dims), len(self._pending_keys), self.coarse.mark()
+        return (self.next_seq, len(self._pending_dims), len(self._pending_keys),
+                self.unflushed.mark())
 
     def restore(self, mark: tuple[int, int, int, int]) -> None:
         self.next_seq = mark[0]
-        self.coarse.restore(mark[3])
+        self.unflushed.restore(mark[3])
         for key in list(self._pending_dims)[mark[1] :]:
             del self._pending_dims[key]
         for key in list(self._pending_keys)[mark[2] :]:
@@ -94,17 +90,16 @@ class EventApplier:
         self.index.add(self._pending_fps)
         self._pending_keys.clear()
         self._pending_fps = []
-        self.coarse.committed()
+        self.unflushed.committed()
         if self._flushed_through is not None:
-            self.coarse.flushed(self._flushed_through)
-            self.pending_empty.clear()
+            self.unflushed.flushed(self._flushed_through)
             self._flushed_through = None
 
     def rolled_back(self, conn: sqlite3.Connection) -> None:
         self._pending_dims.clear()
         self._pending_keys.clear()
         self._pending_fps = []
-        self.coarse.rolled_back()
+        self.unflushed.rolled_back()
         self._flushed_through = None
         self.next_seq = max_seq(conn) + 1
 
@@ -172,48 +167,62 @@ class EventApplier:
         candidates = self.index.candidates([fingerprint(key)])
         return self._confirmed(conn, [key], candidates).get(0)
 
-    # --- coarse cells (metering.pending) -------------------------------------------------
+    # --- packs (metering.packs, by way of metering.pending) ------------------------------
 
     def add_sums(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
                  minutes: MinuteSums) -> None:
-        """Add a step's events to their minute cells now, and to the coarser cells by way of
-        the pending deltas (or now as well, when the sums are too large for int64 arithmetic).
+        """Add a step's events to their minute rows now, and to the packs of every level by way
+        of the pending deltas (or now as well, when the sums are too large for int64 arithmetic).
         """
         rows = [(m, c, minute, d, n, total >> LO_BITS, total & LO_MASK)
                 for (m, c, minute, d), (n, total) in minutes.items()]
         if max(abs(r[5]) for r in rows) * len(rows) >= SAFE_HI:
             add_minute_sums(conn, minutes)  # every level, in Python integers
-            self.flush_coarse(conn)  # the watermark must pass this step: write out the rest
+            self.flush_packs(conn)  # the watermark must pass this step: write out the rest
             return
-        minute_cells, coarse_cells = blocks_of_rows(rows)
+        minute_cells, pack_cells = blocks_of_rows(rows)
         upsert(conn, minute_cells)
-        self.defer(conn, first_seq, end_seq, coarse_cells)
+        self.defer(conn, first_seq, end_seq, pack_cells)
 
     def defer(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
-              coarse_cells: np.ndarray) -> None:
-        """Register a step's coarse deltas (in the open transaction, before its COMMIT)."""
-        if self.coarse.bound + bound(coarse_cells) >= SAFE_HI:
-            self.flush_coarse(conn)  # merged with what is pending, sums could overflow int64
-        self.coarse.add(first_seq, end_seq, coarse_cells)
+              pack_cells: np.ndarray) -> None:
+        """Register a step's pack deltas (in the open transaction, before its COMMIT)."""
+        if self.unflushed.bound + bound(pack_cells) >= SAFE_HI:
+            self.flush_packs(conn)  # merged with what is pending, sums could overflow int64
+        self.unflushed.add(first_seq, end_seq, pack_cells)
 
     def flush_due(self) -> bool:
-        return self.coarse.rows > 0 and (
-            self.coarse.rows >= FLUSH_ROWS or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        return self.unflushed.rows > 0 and (
+            self.unflushed.rows >= FLUSH_ROWS
+            or time.monotonic() - self.last_flush >= FLUSH_SECONDS
         )
 
-    def flush_coarse(self, conn: sqlite3.Connection) -> None:
-        """In the open transaction: write every pending coarse delta, advance the watermark.
+    def flush_packs(self, conn: sqlite3.Connection) -> None:
+        """In the open transaction: add every pending delta to its pack, advance the watermark.
         The pending steps are forgotten once the transaction commits (`committed`)."""
-        upsert(conn, merge(self.coarse.blocks()))
-        for key in self.pending_empty:
-            delete_if_empty(conn, key)
+        packs.add(conn, merge(self.unflushed.blocks()))
         write_watermark(conn, self.next_seq - 1)
         self._flushed_through = self.next_seq - 1
         self.last_flush = time.monotonic()
 
-    def _replay_coarse(self, conn: sqlite3.Connection, chunk: int = 1_000) -> None:
-        """Start-up: add the events stored after the watermark to their coarse cells (their
-        minute cells were written with them). Chunks of 1,000 keep sums within int64."""
+    def _upgrade_row_cells(self, conn: sqlite3.Connection) -> None:
+        """A store of schema version 2 kept hour, day and 4-day cells as rows: rebuild every
+        meter's rollups (into packs) from the raw events, once."""
+        marker = ("rollup_packs", 1)  # the cells are in packs
+        if conn.execute("SELECT 1 FROM engine_state WHERE key=? AND value=?", marker).fetchone():
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        if conn.execute("SELECT 1 FROM rollups LIMIT 1").fetchone() is not None:
+            for meter_pk, formula in conn.execute("SELECT pk, formula FROM meters").fetchall():
+                rebuild_rollups(conn, meter_pk, formula)
+            conn.execute("DELETE FROM rollups WHERE level > 0")  # of meters deleted since
+            write_watermark(conn, self.next_seq - 1)
+        conn.execute("INSERT INTO engine_state (key, value) VALUES (?, ?)", marker)
+        conn.execute("COMMIT")
+
+    def _replay_packs(self, conn: sqlite3.Connection, chunk: int = 1_000) -> None:
+        """Start-up: add the events stored after the watermark to their packs (their minute
+        rows were written with them). Chunks of 1,000 keep sums within int64."""
         watermark = read_watermark(conn)
         if watermark >= self.next_seq - 1:
             return
@@ -237,11 +246,11 @@ class EventApplier:
     @staticmethod
     def _replay_rows(conn: sqlite3.Connection, rows: list[tuple[int, ...]]) -> None:
         if rows:
-            upsert(conn, blocks_of_rows(rows)[1])
+            packs.add(conn, merge([blocks_of_rows(rows)[1]]))
 
     def rebuild(self, conn: sqlite3.Connection, meter_pk: int, formula: str) -> int:
-        """rebuild_rollups, after writing out the pending coarse deltas (it recounts them)."""
-        self.flush_coarse(conn)
+        """rebuild_rollups, after writing out the pending pack deltas (it recounts them)."""
+        self.flush_packs(conn)
         return rebuild_rollups(conn, meter_pk, formula)
 
     # --- the step ------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 For a run of such requests with nothing unusual (no identifier seen before or twice, only sum
 and count meters, sums that fit int64 arithmetic), the writer assigns the seqs, stores one
-segment per request and adds the events to their minute, hour, day and 4-day cells, grouped
+segment per request and adds the events to their minute rows and (pending) packs, grouped
 with numpy: no Python object per event. Anything else goes through EventApplier.apply_events,
 one request after the other, with the same results (tests/ingest/test_columnar.py).
 """
@@ -60,10 +60,10 @@ def apply_parsed(applier: EventApplier, conn: sqlite3.Connection,
     if columns:
         meter_pk, customer_pk, minute, dims_pk, hi, lo = (
             np.concatenate(parts) for parts in zip(*columns, strict=True))
-        minute_cells, coarse_cells = cell_blocks(meter_pk, customer_pk, minute, dims_pk,
-                                                 np.ones(len(minute), dtype=np.int64), hi, lo)
+        minute_cells, pack_cells = cell_blocks(meter_pk, customer_pk, minute, dims_pk,
+                                               np.ones(len(minute), dtype=np.int64), hi, lo)
         upsert(conn, minute_cells)
-        applier.defer(conn, first_seq, applier.next_seq, coarse_cells)
+        applier.defer(conn, first_seq, applier.next_seq, pack_cells)
     return [ALL_ACCEPTED] * len(requests)
 
 

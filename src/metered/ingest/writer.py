@@ -96,7 +96,7 @@ class GroupCommitWriter:
             try:
                 first = self._queue.get(timeout=IDLE_FLUSH_SECONDS)
             except queue.Empty:
-                if self.applier.coarse.rows:  # idle: write the pending coarse cells out now
+                if self.applier.unflushed.rows:  # idle: write the pending coarse cells out now
                     self._commit_group([])
                 continue
             if first is None:
@@ -147,7 +147,7 @@ class GroupCommitWriter:
                     self._apply_one(group[i])
                     i += 1
             if self.applier.flush_due() or self._stopping:
-                self.applier.flush_coarse(conn)
+                self.applier.flush_packs(conn)
             conn.execute("COMMIT")
         except BaseException:  # noqa: BLE001 - every request must get an answer
             log.exception("group commit failed; %d requests answered with an error", len(group))

@@ -43,7 +43,8 @@ def _block(meter_pk: np.ndarray, customer_pk: np.ndarray, level: int, bucket: np
 def cell_blocks(meter_pk: np.ndarray, customer_pk: np.ndarray, minute: np.ndarray,
                 dims_pk: np.ndarray, count: np.ndarray, hi: np.ndarray, lo: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(minute cells, hour + day + 4-day cells) of events or minute deltas (a row each)."""
+    """(minute cells for the rollups table, the cells of every level for the packs) of events
+    or minute deltas (a row each)."""
     keys, sums = group([meter_pk, customer_pk, minute, dims_pk], [count, hi, lo])
     minutes = _block(keys[0], keys[1], MINUTE, keys[2], keys[3], *sums)
     meter_pk, customer_pk, minute, dims_pk = keys
@@ -52,7 +53,7 @@ def cell_blocks(meter_pk: np.ndarray, customer_pk: np.ndarray, minute: np.ndarra
     for level, size in LEVELS[1:]:
         k, v = group([meter_pk, customer_pk, minute - minute % size, dims_pk], [count, hi, lo])
         coarse.append(_block(k[0], k[1], level, k[2], k[3], *v))
-    return minutes, np.concatenate(coarse) if coarse else _EMPTY
+    return minutes, np.concatenate([minutes, *coarse])
 
 
 def blocks_of_rows(rows: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:

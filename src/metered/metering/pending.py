@@ -1,17 +1,18 @@
-"""Hour, day and 4-day sums that are committed but not yet written into their rollup rows.
+"""Pack deltas that are committed but not yet written into their packs (metering.packs).
 
-Every transaction that stores events adds them to their minute cells (the exact, durable record:
-ARCHITECTURE.md, invariant 3). The coarser cells only speed up long summaries, and updating
-them in every transaction cost most of the writer's time (each commit touches the same few
-thousand hour, day and 4-day rows again). So the writer keeps their deltas here, as numpy
-columns per transaction step, and writes them out every half second ("flush"), together with a
-watermark (`engine_state.coarse_seq`: every event up to it is in the coarse rows). After a
-crash, start-up adds the events stored after the watermark from the raw segments.
+Every transaction that stores events adds them to their minute rows (the exact, durable record:
+ARCHITECTURE.md, invariant 3). Packs, one row per (meter, customer, level, bucket) holding all its
+dimension sets, are what summaries read; rewriting them in every transaction would cost the writer
+most of its time (each commit touches the same few hundred packs again). So the writer keeps
+their deltas here, as numpy columns per transaction step, and adds them to the packs every half
+second ("flush"), together with a watermark (`engine_state.coarse_seq`: every event up to it is in
+the packs). After a crash, start-up adds the events stored after the watermark from the raw
+segments.
 
 Readers see exact totals at every moment: a summary reads, in one SQLite snapshot, the watermark
-W, the highest stored seq M and the rollup rows, and adds the pending deltas of the steps whose
-seqs lie in (W, M]. Steps are registered before their COMMIT and dropped only after a flush that
-covers them has committed, so a snapshot always finds exactly the steps it lacks.
+W, the highest stored seq M and the packs, and adds the pending deltas of the steps whose seqs lie
+in (W, M]. Steps are registered before their COMMIT and dropped only after a flush that covers
+them has committed, so a snapshot always finds exactly the steps it lacks.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import numpy as np
 
 from metered.metering.cells import bound
 
-# Columns of a block of coarse deltas: meter_pk, customer_pk, level, bucket, dims_pk, count,
-# sum_hi, sum_lo (an int64 array of shape (n, 8), one row per cell).
+# Columns of a block of pack deltas (any level): meter_pk, customer_pk, level, bucket, dims_pk,
+# count, sum_hi, sum_lo (an int64 array of shape (n, 8), one row per cell).
 Block = np.ndarray
 _WATERMARK = "coarse_seq"
 
@@ -43,8 +44,8 @@ def write_watermark(conn: sqlite3.Connection, seq: int) -> None:
     )
 
 
-class PendingCoarse:
-    """Writer steps' coarse deltas, by seq range. The writer mutates; readers take snapshots."""
+class PendingPacks:
+    """Writer steps' pack deltas, by seq range. The writer mutates; readers take snapshots."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -84,11 +85,6 @@ class PendingCoarse:
     def blocks(self) -> list[Block]:
         return [block for _, _, block in self._steps]
 
-    def holds(self, key: tuple[int, int, int, int, int]) -> bool:
-        """Whether a pending delta touches this cell (meter, customer, level, bucket, dims)."""
-        target = np.array(key, dtype=np.int64)
-        return any(bool((block[:, :5] == target).all(axis=1).any()) for block in self.blocks())
-
     def flushed(self, through_seq: int) -> None:
         """A flush covering every seq <= through_seq has committed: forget those steps."""
         with self._lock:
@@ -105,7 +101,7 @@ class PendingCoarse:
 
     @contextmanager
     def snapshot(self, conn: sqlite3.Connection) -> Iterator[list[Block]]:
-        """A read transaction on `conn`, and the pending deltas it does not see in the rows."""
+        """A read transaction on `conn`, and the pending deltas it does not see in the packs."""
         with self._lock:
             conn.execute("BEGIN")
             try:

@@ -1,15 +1,18 @@
 """Rollup cells: per (meter, customer, dimension set) at minute, hour, day and 4-day resolution.
 
-Cells are built from events after dedupe, in the transaction that stores the events, and can be
-rebuilt from the raw events at any time (`rebuild_rollups`); both paths use `CellDeltas`.
+Count and sum cells live in the `rollups` table (minute rows, written with the events) and in
+packs of every level (metering.packs, what summaries read); max/last and unique values in their
+own tables, at every level. Cells are built from events after dedupe and can be rebuilt from the
+raw events at any time (`rebuild_rollups`); both paths use `CellDeltas`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from metered.metering import packs
 from metered.metering.quantity import LO_BITS, LO_MASK, join, parse_quantity, split, to_scaled
 
 MINUTE, HOUR, DAY, DAYS4 = 0, 1, 2, 3
@@ -92,7 +95,9 @@ class CellDeltas:
         if self.minutes:
             cells = self.cells()
             if sums:
-                conn.executemany(_UPSERT_CELL, [_cell_row(k, c) for k, c in cells.items()])
+                conn.executemany(_UPSERT_CELL, [_cell_row(k, c) for k, c in self.minutes.items()])
+                packs.add_totals(conn, packs.totals_by_pack(
+                    (*key, cell.count, cell.total) for key, cell in cells.items()))
             extremes = [
                 _extremes_row(k, c) for k, c in cells.items()
                 if c.max is not None or c.last_ts is not None
@@ -145,32 +150,21 @@ MinuteSums = dict[tuple[int, int, int, int], list[int]]
 
 
 def add_minute_sums(conn: sqlite3.Connection, minutes: MinuteSums) -> None:
-    """Add the count and sum of new events to their minute cells and the cells above them.
+    """Add the count and sum of new events to their minute rows and to the packs of every level.
 
-    In Python integers, one upsert per touched cell and level: what the writer falls back to
-    when a step's sums are too large for the int64 arithmetic of metering.cells (the usual path,
-    EventApplier.add_sums, writes minute cells now and coarse cells later). Max, last and unique
-    values are kept by CellDeltas.
+    In Python integers: what the writer falls back to when a step's sums are too large for the
+    int64 arithmetic of metering.cells (the usual path, EventApplier.add_sums, writes minute rows
+    now and packs at the next flush). Max, last and unique values are kept by CellDeltas.
     """
-    rows: list[tuple[int, ...]] = []
-    for level, size in LEVELS:
-        if size == 1:
-            cells = minutes
-        else:
-            cells = {}
-            for (meter_pk, customer_pk, minute, dims_pk), (n, total) in minutes.items():
-                key = (meter_pk, customer_pk, minute - minute % size, dims_pk)
-                cell = cells.get(key)
-                if cell is None:
-                    cells[key] = [n, total]
-                else:
-                    cell[0] += n
-                    cell[1] += total
-        for (meter_pk, customer_pk, bucket, dims_pk), (n, total) in cells.items():
-            rows.append((meter_pk, customer_pk, level, bucket, dims_pk, n,
-                         total >> LO_BITS, total & LO_MASK))
-    rows.sort()
-    conn.executemany(_UPSERT_CELL, rows)
+    conn.executemany(_UPSERT_CELL, sorted(
+        (meter_pk, customer_pk, MINUTE, minute, dims_pk, n, total >> LO_BITS, total & LO_MASK)
+        for (meter_pk, customer_pk, minute, dims_pk), (n, total) in minutes.items()
+    ))
+    packs.add_totals(conn, packs.totals_by_pack(
+        (meter_pk, customer_pk, level, minute - minute % size, dims_pk, n, total)
+        for level, size in LEVELS
+        for (meter_pk, customer_pk, minute, dims_pk), (n, total) in minutes.items()
+    ))
 
 
 _UPSERT_UNIQUE = """
@@ -181,16 +175,12 @@ ON CONFLICT DO UPDATE SET refs = refs + excluded.refs
 
 
 def retract_event(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, dims_pk: int,
-                  formula: str, ts: int, scaled: int, unique_value: str | None,
-                  pending: Callable[[CellKey], bool] | None = None,
-                  pending_empty: set[CellKey] | None = None) -> None:
+                  formula: str, ts: int, scaled: int, unique_value: str | None) -> None:
     """Take one (cancelled) event out of its cells. Max and last are recomputed, not inverted.
 
-    The event's coarse cells may still wait for a pending delta (metering.pending): such a cell
-    is not dropped when it reads empty now, but noted in `pending_empty` for after the flush.
+    Its packs get a negative delta now, whether or not the event's own delta is still pending
+    (metering.pending): deltas add up in any order, and a cell is dropped once it nets to zero.
     """
-    if pending_empty is None:
-        pending_empty = set()
     deltas = CellDeltas()
     buckets = buckets_of(ts)
     key = (meter_pk, customer_pk, MINUTE, buckets[0], dims_pk)
@@ -199,18 +189,19 @@ def retract_event(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, dim
         for level, bucket in enumerate(buckets):
             deltas.uniques[(meter_pk, customer_pk, level, bucket, dims_pk, unique_value)] = -1
     deltas.write(conn)
+    delete_if_empty(conn, key)
     if formula in ("max", "last"):
         _recompute_extremes(conn, meter_pk, customer_pk, dims_pk, ts, formula)
-    for level, bucket in enumerate(buckets):
-        key = (meter_pk, customer_pk, level, bucket, dims_pk)
-        if level != MINUTE and pending is not None and pending(key):
-            pending_empty.add(key)  # may be empty once the pending delta is written out
-        else:
-            delete_if_empty(conn, key)
+        for level, bucket in enumerate(buckets):
+            conn.execute(
+                "DELETE FROM rollup_extremes WHERE meter_pk=? AND customer_pk=? AND level=?"
+                " AND bucket=? AND dims_pk=? AND max_hi IS NULL AND last_ts IS NULL",
+                (meter_pk, customer_pk, level, bucket, dims_pk),
+            )
 
 
 def delete_if_empty(conn: sqlite3.Connection, key: CellKey) -> None:
-    """Drop a cell (and its extremes) once no event is left in it."""
+    """Drop a minute cell (and its extremes) once no event is left in it."""
     cur = conn.execute(
         "DELETE FROM rollups WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket=?"
         " AND dims_pk=? AND count=0 AND sum_hi=0 AND sum_lo=0", key,
@@ -280,6 +271,7 @@ def rebuild_rollups(conn: sqlite3.Connection, meter_pk: int, formula: str,
     from metered.ingest.segments import iter_events
 
     conn.execute("DELETE FROM rollups WHERE meter_pk=?", (meter_pk,))
+    conn.execute("DELETE FROM rollup_packs WHERE meter_pk=?", (meter_pk,))
     conn.execute("DELETE FROM rollup_extremes WHERE meter_pk=?", (meter_pk,))
     conn.execute("DELETE FROM rollup_uniques WHERE meter_pk=?", (meter_pk,))
     cancelled = {row[0] for row in conn.execute("SELECT seq FROM meter_event_adjustments")}

@@ -1,7 +1,8 @@
 """Event summaries: the aggregated value of a meter over a time range, read from rollups.
 
-A range [start, end) in minutes is cut into the fewest whole 4-day, day, hour and minute cells, so
-that a month for one customer reads about a dozen cells per dimension set, summed by SQLite in C.
+A range [start, end) in minutes is cut into the fewest whole 4-day, day, hour and minute buckets,
+so that a month for one customer reads about 180 packs (metering.packs) whatever its number of
+dimension sets, summed with numpy.
 """
 
 from __future__ import annotations
@@ -9,15 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
 
+from metered.metering import packs
+from metered.metering.cells import SAFE_HI, group
 from metered.metering.meters import Meter
-from metered.metering.pending import Block, PendingCoarse
-from metered.metering.quantity import from_scaled, join
+from metered.metering.pending import Block, PendingPacks
+from metered.metering.quantity import SCALE, from_scaled, join
 from metered.metering.rollups import DAY, DAYS4, HOUR, LEVEL_MINUTES, MINUTE
 
 WINDOW_LEVEL = {"hour": HOUR, "day": DAY}
@@ -34,7 +37,7 @@ class SummaryQuery:
     group_by: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a long summary creates thousands, and frozen init is slower
 class Summary:
     start: int
     end: int
@@ -132,30 +135,6 @@ def _window_of(q: SummaryQuery, bucket_minutes: int) -> int:
     return (bucket_minutes - bucket_minutes % size) * 60
 
 
-def _add_pending(cells: dict[tuple[int, int], list[int]], q: SummaryQuery, ranges: list[Range],
-                 pending: list[Block]) -> None:
-    """Add the coarse deltas the rows do not hold yet (metering.pending) to `cells`."""
-    coarse = [r for r in ranges if r[0] != MINUTE]
-    if not coarse or not pending:
-        return
-    rows = np.concatenate(pending)
-    keep = rows[:, 0] == q.meter.pk
-    if q.customer_pk is not None:
-        keep &= rows[:, 1] == q.customer_pk
-    in_range = np.zeros(len(rows), dtype=bool)
-    for level, lo, hi in coarse:
-        in_range |= (rows[:, 2] == level) & (rows[:, 3] >= lo) & (rows[:, 3] < hi)
-    for _, _, _, bucket, dims_pk, n, hi_part, lo_part in rows[keep & in_range].tolist():
-        key = (bucket if q.window is not None else 0, dims_pk if q.group_by else 0)
-        cell = cells.get(key)
-        total = join(hi_part, 0) + lo_part
-        if cell is None:
-            cells[key] = [n, total]
-        else:
-            cell[0] += n
-            cell[1] += total
-
-
 def _rows(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block]
           ) -> Iterator[tuple[int, int, _Acc]]:
     """(window start, dims_pk, accumulator) for every cell group the query touches."""
@@ -176,28 +155,8 @@ def _rows(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block]
             yield window, dims_pk, acc
         return
     if formula in ("sum", "count"):
-        inner, args = _range_sql(
-            "rollups", f"{bucket_expr} AS b, dims_pk, count, sum_hi, sum_lo", q, ranges
-        )
-        # Without a group-by, dimension sets need not be told apart: no sort, one row per window.
-        dims = "dims_pk" if q.group_by else "0"
-        group = ", ".join(([] if q.window is None else ["b"]) + ([dims] if q.group_by else []))
-        sql = (f"SELECT b, {dims}, SUM(count), SUM(sum_hi), SUM(sum_lo) FROM ({inner})"
-               + (f" GROUP BY {group}" if group else ""))
-        try:
-            rows = conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError as exc:  # SUM() overflowed int64: add in Python instead
-            if "overflow" not in str(exc):
-                raise
-            rows = _python_sums(conn, inner, args)
-        cells = {
-            (b, dims_pk): [int(count), join(int(hi), 0) + int(lo)]
-            for b, dims_pk, count, hi, lo in rows
-            if count is not None  # an aggregate without GROUP BY over no rows
-        }
-        _add_pending(cells, q, ranges, pending)
-        for (b, dims_pk), (count, total) in cells.items():
-            if not count:  # emptied by a cancellation whose coarse delta is still pending
+        for (b, dims_pk), (count, total) in _pack_sums(conn, q, ranges, pending).items():
+            if not count:  # emptied by a cancellation whose own delta is still pending
                 continue
             acc = _Acc()
             acc.count, acc.total = count, total
@@ -226,15 +185,81 @@ def _rows(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block]
         yield window, dims_pk, acc
 
 
-def _python_sums(conn: sqlite3.Connection, inner: str, args: list[object]
-                 ) -> list[tuple[int, int, int, int, int]]:
-    totals: dict[tuple[int, int], list[int]] = {}
-    for b, dims_pk, count, hi, lo in conn.execute(inner, args):
-        entry = totals.setdefault((b, dims_pk), [0, 0, 0])
-        entry[0] += count
-        entry[1] += hi
-        entry[2] += lo
-    return [(b, d, c, h, lo) for (b, d), (c, h, lo) in totals.items()]
+_DENSE_MAX = 1 << 22  # groups of a dense (window x dimension set) table; beyond, sort instead
+
+
+def _pack_sums(conn: sqlite3.Connection, q: SummaryQuery, ranges: list[Range],
+               pending: list[Block]) -> dict[tuple[int, int], list[int]]:
+    """(bucket or 0, dims_pk or 0) -> [count, scaled sum], from the packs and pending deltas."""
+    key_window, key_dims = q.window is not None, bool(q.group_by)
+    cells: list[np.ndarray] = []
+    buckets: list[np.ndarray] = []
+    wide: list[tuple[int, dict[int, list[int]]]] = []
+    for bucket, pack in packs.read(conn, q.meter.pk, q.customer_pk, ranges):
+        if pack.totals is not None:
+            wide.append((bucket, pack.totals))
+        elif len(pack.cells):
+            cells.append(pack.cells)
+            if key_window:
+                buckets.append(np.full(len(pack.cells), bucket, dtype=np.int64))
+    if pending:
+        rows = np.concatenate(pending)
+        keep = rows[:, 0] == q.meter.pk
+        if q.customer_pk is not None:
+            keep &= rows[:, 1] == q.customer_pk
+        in_range = np.zeros(len(rows), dtype=bool)
+        for level, lo, hi in ranges:
+            in_range |= (rows[:, 2] == level) & (rows[:, 3] >= lo) & (rows[:, 3] < hi)
+        rows = rows[keep & in_range]
+        cells.append(rows[:, 4:])
+        buckets.append(rows[:, 3])
+    out: dict[tuple[int, int], list[int]] = {}
+    if cells:
+        all_cells = np.concatenate(cells)
+        window = np.concatenate(buckets) if key_window else np.zeros(len(all_cells), np.int64)
+        dims = all_cells[:, 0] if key_dims else np.zeros(len(all_cells), np.int64)
+        out = _group_sums(window, dims, all_cells[:, 1], all_cells[:, 2], all_cells[:, 3])
+    for bucket, totals in wide:
+        for dims_pk, (n, total) in totals.items():
+            cell = out.setdefault((bucket if key_window else 0, dims_pk if key_dims else 0),
+                                  [0, 0])
+            cell[0] += n
+            cell[1] += total
+    return out
+
+
+def _group_sums(window: np.ndarray, dims: np.ndarray, count: np.ndarray, hi: np.ndarray,
+                lo: np.ndarray) -> dict[tuple[int, int], list[int]]:
+    """Count and scaled sum per (window, dims): in int64 when that is exact, else in Python."""
+    n = len(count)
+    if not n:
+        return {}
+    if int(np.abs(hi).max()) * n >= SAFE_HI or n >= 1 << 22:  # lo sums stay below 2**62 too
+        out: dict[tuple[int, int], list[int]] = {}
+        for w, d, c, h, low in zip(window.tolist(), dims.tolist(), count.tolist(), hi.tolist(),
+                                   lo.tolist(), strict=True):
+            cell = out.setdefault((w, d), [0, 0])
+            cell[0] += c
+            cell[1] += join(h, low)
+        return out
+    w0, d0 = int(window.min()), int(dims.min())
+    w_span, d_span = int(window.max()) - w0 + 1, int(dims.max()) - d0 + 1
+    if w_span * d_span <= _DENSE_MAX:  # add into a dense table: no sort
+        index = (window - w0) * d_span + (dims - d0)
+        sums = np.zeros((3, w_span * d_span), dtype=np.int64)
+        for row, column in zip(sums, (count, hi, lo), strict=True):
+            np.add.at(row, index, column)
+        found = np.flatnonzero(np.any(sums != 0, axis=0))
+        keys = (found // d_span + w0, found % d_span + d0)
+        values = sums[:, found]
+    else:
+        (wk, dk), (c, h, low) = group([window, dims], [count, hi, lo])
+        keys, values = (wk, dk), np.vstack([c, h, low])
+    return {
+        (w, d): [c, join(h, 0) + low]
+        for w, d, c, h, low in zip(keys[0].tolist(), keys[1].tolist(), *values.tolist(),
+                                   strict=True)
+    }
 
 
 def _merge(into: _Acc, acc: _Acc) -> None:
@@ -247,9 +272,10 @@ def _merge(into: _Acc, acc: _Acc) -> None:
     into.uniques |= acc.uniques
 
 
-# (database file, dims_pk) -> the dimension values; a dimension set never changes once created,
-# so this cache can't go stale. Bounded: cleared when it outgrows _DIMENSION_CACHE_MAX.
-_dimension_cache: dict[tuple[str, int], tuple[str | None, ...]] = {}
+# (database file, dims_pk) -> the dimension values by key; a dimension set never changes once
+# created, so this cache can't go stale. Bounded: cleared when it outgrows _DIMENSION_CACHE_MAX.
+# The dicts are shared by every summary that names them: read them, never change them.
+_dimension_cache: dict[tuple[str, int], dict[str, str | None]] = {}
 _DIMENSION_CACHE_MAX = 1_000_000
 
 
@@ -258,33 +284,60 @@ def _dimension_values(conn: sqlite3.Connection, meter: Meter, dims_pks: set[int]
     keys = meter.dimension_keys
     out: dict[int, dict[str, str | None]] = {0: dict.fromkeys(keys)}
     database = conn.execute("PRAGMA database_list").fetchone()[2]
+    cache = _dimension_cache
     missing = []
     for pk in dims_pks:
         if pk:
-            values = _dimension_cache.get((database, pk))
+            values = cache.get((database, pk))
             if values is None:
                 missing.append(pk)
             else:
-                out[pk] = dict(zip(keys, values, strict=True))
-    if len(_dimension_cache) + len(missing) > _DIMENSION_CACHE_MAX:
-        _dimension_cache.clear()
+                out[pk] = values
+    if len(cache) + len(missing) > _DIMENSION_CACHE_MAX:
+        cache.clear()
     for start in range(0, len(missing), 500):
         chunk = missing[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for pk, dims in conn.execute(
             f"SELECT dims_pk, dims FROM dimension_sets WHERE dims_pk IN ({marks})", chunk
         ):
-            values = tuple(json.loads(dims))
-            _dimension_cache[(database, pk)] = values
-            out[pk] = dict(zip(keys, values, strict=True))
+            out[pk] = cache[(database, pk)] = dict(zip(keys, json.loads(dims), strict=True))
     return out
 
 
-def summarize(conn: sqlite3.Connection, q: SummaryQuery, pending: PendingCoarse
+def _sum_summaries(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block],
+                   window_size: int) -> list[Summary]:
+    """The common shapes of sum and count meters: no grouping, or one group per dimension set."""
+    cells = _pack_sums(conn, q, _ranges(q), pending)
+    value = _count_value if q.meter.formula == "count" else _sum_value
+    if not q.group_by:
+        by_window = {_window_of(q, b): cell for (b, _), cell in cells.items() if cell[0]}
+        return [Summary(start, start + window_size, None, value(by_window.get(start, _NOTHING)))
+                for start, _ in _windows(q)]
+    live = sorted((_window_of(q, b), dims_pk, cell) for (b, dims_pk), cell in cells.items()
+                  if cell[0])  # count 0: emptied by a cancellation whose delta is pending
+    names = _dimension_values(conn, q.meter, {dims_pk for _, dims_pk, _ in live})
+    return [Summary(start, start + window_size, names[dims_pk], value(cell))
+            for start, dims_pk, cell in live]
+
+
+_NOTHING = (0, 0)
+
+
+def _count_value(cell: Sequence[int]) -> int:
+    return cell[0]
+
+
+def _sum_value(cell: Sequence[int]) -> Decimal | int:
+    total = cell[1]
+    return total // SCALE if total % SCALE == 0 else from_scaled(total)
+
+
+def summarize(conn: sqlite3.Connection, q: SummaryQuery, pending: PendingPacks
               ) -> list[Summary]:
     """Summaries ordered by window start, then by group; empty windows are kept when ungrouped.
 
-    Reads one snapshot of the rollups plus the writer's pending coarse deltas: exact totals.
+    Reads one snapshot of the rollups plus the writer's pending pack deltas: exact totals.
     """
     with pending.snapshot(conn) as blocks:
         return _summarize(conn, q, blocks)
@@ -295,8 +348,10 @@ def _summarize(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block]
     window_size = q.end - q.start if q.window is None else (
         LEVEL_MINUTES[WINDOW_LEVEL[q.window]] * 60
     )
-    rows = list(_rows(conn, q, pending))
     formula = q.meter.formula
+    if formula in ("sum", "count") and q.group_by in ((), q.meter.dimension_keys):
+        return _sum_summaries(conn, q, pending, window_size)
+    rows = list(_rows(conn, q, pending))
     if q.group_by:
         names = _dimension_values(conn, q.meter, {dims_pk for _, dims_pk, _ in rows})
         if q.group_by == q.meter.dimension_keys:  # one group per dimension set: nothing to merge

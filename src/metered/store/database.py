@@ -68,7 +68,7 @@ class Database:
                 raise RuntimeError(
                     f"{self.path} has schema version {version}; this metered knows {SCHEMA_VERSION}"
                 )
-            if 0 < version < SCHEMA_VERSION:
+            if 0 < version < 2:
                 # Version 1 (a development build) kept a row per raw event; there is no release
                 # to migrate from yet. Migrations proper come with Alembic (distributed mode).
                 raise RuntimeError(

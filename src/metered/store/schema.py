@@ -17,7 +17,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3 added rollup_packs (2 stores are upgraded in place at start-up)
 
 accounts = Table(
     "accounts",
@@ -129,7 +129,8 @@ meter_event_adjustments = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 
-# Minute, hour and day cells per (meter, customer, dimension set), built after dedupe.
+# Minute cells per (meter, customer, dimension set), written with the events they count (level 0;
+# hour/day/4-day rows of development stores are moved into rollup_packs at start-up).
 # Sums are exact: value * 10**12 split as hi * 2**40 + lo, so SQL can add them in C.
 rollups = Table(
     "rollups",
@@ -142,6 +143,19 @@ rollups = Table(
     Column("count", BigInteger, nullable=False),
     Column("sum_hi", BigInteger, nullable=False),
     Column("sum_lo", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Count and sum cells of every level, one row per (meter, customer, level, bucket) holding all its
+# dimension sets (metering.packs): what summaries read. Derived, like every rollup.
+rollup_packs = Table(
+    "rollup_packs",
+    metadata,
+    Column("meter_pk", Integer, primary_key=True),
+    Column("customer_pk", Integer, primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("cells", LargeBinary, nullable=False),
     sqlite_with_rowid=False,
 )
 

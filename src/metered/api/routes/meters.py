@@ -188,7 +188,7 @@ def register(app: App) -> None:
         limit = params.int("limit", minimum=1, maximum=100) or 10
         summaries = [
             summary_wire(s, meter, customer_id)
-            for s in summarize(app.engine.reader(), query, app.engine.writer.applier.coarse)
+            for s in summarize(app.engine.reader(), query, app.engine.writer.applier.unflushed)
         ]
         after, before = params.str("starting_after"), params.str("ending_before")
         ids = [s["id"] for s in summaries]
@@ -212,7 +212,7 @@ def register(app: App) -> None:
         params.reject_unknown(SUMMARY_PARAMS)
         meter, customer_pk, customer_id = _meter_and_customer(request, params, required=False)
         query = summary_query(params, meter, customer_pk)
-        summaries = summarize(app.engine.reader(), query, app.engine.writer.applier.coarse)
+        summaries = summarize(app.engine.reader(), query, app.engine.writer.applier.unflushed)
         if len(summaries) > MAX_USAGE_GROUPS:
             raise InvalidRequestError(
                 f"The query returns more than {MAX_USAGE_GROUPS} groups: narrow it.",

@@ -1,0 +1,197 @@
+"""Packs: one row per (meter, customer, level, bucket) holding every dimension set's cell.
+
+Summaries read packs, not one row per cell: a month for a customer with 1,000 dimension sets is
+about 180 packs (the minute, hour, day and 4-day buckets that cover it), where it was 100,000
+rows to find, sort and group. Packs are derived data, written by the writer's flush from the
+pending deltas (metering.pending) and by cancellations, and rebuilt from the raw events with the
+rest of a meter's rollups; the durable per-transaction record stays the minute rows of the
+`rollups` table and the raw events.
+
+A pack's `cells` blob is a header and then, in the narrow form, little-endian int64 columns
+(dims_pk, count, sum_hi, sum_lo) by row, sorted by dims_pk; cells with nothing left in them are
+dropped, and a pack with no cells is deleted. A pack whose sums no longer fit int64 (10**19 units
+in one cell) is kept in the wide form instead: JSON of [dims_pk, count, scaled sum] rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from metered.metering.quantity import LO_BITS, LO_MASK, join
+
+NARROW, WIDE = b"P0000000", b"W0000000"  # 8 bytes: the int64 columns stay aligned
+PackKey = tuple[int, int, int, int]  # meter_pk, customer_pk, level, bucket
+Totals = dict[int, list[int]]  # dims_pk -> [count, scaled sum]
+_INT64_HI = (1 << 63) - 1
+_SAFE = 1 << 62
+_EMPTY = np.empty((0, 4), dtype=np.int64)
+_SELECT = ("SELECT cells FROM rollup_packs"
+           " WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket=?")
+_WRITE = ("INSERT INTO rollup_packs (meter_pk, customer_pk, level, bucket, cells)"
+          " VALUES (?,?,?,?,?) ON CONFLICT DO UPDATE SET cells=excluded.cells")
+_DELETE = "DELETE FROM rollup_packs WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket=?"
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    """A decoded pack: `cells` (n, 4) int64 when narrow; `totals` (Python integers) when wide."""
+
+    cells: np.ndarray
+    totals: Totals | None = None
+
+    @property
+    def wide(self) -> bool:
+        return self.totals is not None
+
+    def as_totals(self) -> Totals:
+        if self.totals is not None:
+            return self.totals
+        return {d: [n, join(hi, lo)] for d, n, hi, lo in self.cells.tolist()}
+
+
+def decode(blob: bytes) -> Pack:
+    if blob[:8] == NARROW:
+        return Pack(np.frombuffer(blob, dtype="<i8", offset=8).reshape(-1, 4))
+    if blob[:8] == WIDE:
+        return Pack(_EMPTY, {d: [n, total] for d, n, total in json.loads(blob[8:])})
+    raise ValueError("not a rollup pack")
+
+
+def encode_cells(cells: np.ndarray) -> bytes:
+    """Narrow form of (n, 4) int64 cells, already sorted by dims_pk and without empty ones."""
+    return NARROW + cells.astype("<i8", copy=False).tobytes()
+
+
+def encode_totals(totals: Totals) -> bytes | None:
+    """A pack of Python-integer totals, narrow when it fits; None when nothing is left."""
+    rows = sorted((d, n, t) for d, (n, t) in totals.items() if n or t)
+    if not rows:
+        return None
+    if all(abs(n) <= _INT64_HI and abs(t >> LO_BITS) <= _INT64_HI for _, n, t in rows):
+        cells = np.array([(d, n, t >> LO_BITS, t & LO_MASK) for d, n, t in rows], dtype=np.int64)
+        return encode_cells(cells)
+    return WIDE + json.dumps(rows, separators=(",", ":")).encode()
+
+
+def _load(conn: sqlite3.Connection, keys: list[PackKey]) -> list[Pack | None]:
+    packs: list[Pack | None] = []
+    for key in keys:
+        row = conn.execute(_SELECT, key).fetchone()
+        packs.append(decode(row[0]) if row else None)
+    return packs
+
+
+def add(conn: sqlite3.Connection, block: np.ndarray) -> None:
+    """Add a block of cell deltas (metering.cells: (n, 8) rows, any level, each cell at most
+    once, sorted by key) to their packs."""
+    if not len(block):
+        return
+    keys = block[:, :4]
+    change = np.ones(len(block), dtype=bool)
+    change[1:] = (keys[1:] != keys[:-1]).any(axis=1)
+    starts = np.flatnonzero(change)
+    pack_keys: list[PackKey] = [tuple(k) for k in keys[starts].tolist()]  # type: ignore[misc]
+    old = _load(conn, pack_keys)
+    bounds = [int(np.abs(p.cells[:, 2]).max()) for p in old if p is not None and len(p.cells)]
+    if any(p is not None and p.wide for p in old) or (
+        max(bounds, default=0) + int(np.abs(block[:, 6]).max()) >= _SAFE
+    ):
+        _add_python(conn, pack_keys, old, block, starts)
+        return
+    ends = np.append(starts[1:], len(block))
+    new_cells = block[:, 4:]
+    old_cells = [p.cells if p is not None else _EMPTY for p in old]
+    sizes = np.array([len(c) for c in old_cells], dtype=np.int64)
+    pack_of = np.concatenate([np.repeat(np.arange(len(pack_keys)), sizes),
+                              np.repeat(np.arange(len(pack_keys)), ends - starts)])
+    cells = np.concatenate([*old_cells, new_cells]) if sizes.any() else new_cells
+    order = np.lexsort((cells[:, 0], pack_of))
+    pack_of, cells = pack_of[order], cells[order]
+    change = np.ones(len(cells), dtype=bool)
+    change[1:] = (pack_of[1:] != pack_of[:-1]) | (cells[1:, 0] != cells[:-1, 0])
+    first = np.flatnonzero(change)
+    sums = np.add.reduceat(cells[:, 1:], first, axis=0)
+    hi, lo = sums[:, 1] + (sums[:, 2] >> LO_BITS), sums[:, 2] & LO_MASK
+    merged = np.column_stack([cells[first, 0], sums[:, 0], hi, lo])
+    pack_of = pack_of[first]
+    alive = (merged[:, 1:] != 0).any(axis=1)
+    merged, pack_of = merged[alive], pack_of[alive]
+    bounds_at = np.searchsorted(pack_of, np.arange(len(pack_keys) + 1))
+    writes, deletes = [], []
+    for i, key in enumerate(pack_keys):
+        lo_i, hi_i = bounds_at[i], bounds_at[i + 1]
+        if hi_i > lo_i:
+            writes.append((*key, encode_cells(merged[lo_i:hi_i])))
+        elif old[i] is not None:
+            deletes.append(key)
+    conn.executemany(_WRITE, writes)
+    if deletes:
+        conn.executemany(_DELETE, deletes)
+
+
+def _add_python(conn: sqlite3.Connection, pack_keys: list[PackKey], old: list[Pack | None],
+                block: np.ndarray, starts: np.ndarray) -> None:
+    ends = np.append(starts[1:], len(block))
+    changes = {
+        key: {d: [n, join(hi, lo)] for d, n, hi, lo in block[s:e, 4:].tolist()}
+        for key, s, e in zip(pack_keys, starts.tolist(), ends.tolist(), strict=True)
+    }
+    add_totals(conn, changes, dict(zip(pack_keys, old, strict=True)))
+
+
+def add_totals(conn: sqlite3.Connection, changes: Mapping[PackKey, Totals],
+               loaded: Mapping[PackKey, Pack | None] | None = None) -> None:
+    """Add deltas in Python integers (any size) to their packs."""
+    for key, delta in changes.items():
+        pack = loaded[key] if loaded is not None else _load(conn, [key])[0]
+        totals = pack.as_totals() if pack is not None else {}
+        for dims_pk, (n, total) in delta.items():
+            cell = totals.get(dims_pk)
+            if cell is None:
+                totals[dims_pk] = [n, total]
+            else:
+                cell[0] += n
+                cell[1] += total
+        blob = encode_totals(totals)
+        if blob is not None:
+            conn.execute(_WRITE, (*key, blob))
+        elif pack is not None:
+            conn.execute(_DELETE, key)
+
+
+def totals_by_pack(cells: Iterable[tuple[int, int, int, int, int, int, int]]
+                   ) -> dict[PackKey, Totals]:
+    """(meter, customer, level, bucket, dims, count, scaled sum) rows, as add_totals wants."""
+    out: dict[PackKey, Totals] = {}
+    for meter_pk, customer_pk, level, bucket, dims_pk, n, total in cells:
+        cell = out.setdefault((meter_pk, customer_pk, level, bucket), {}).get(dims_pk)
+        if cell is None:
+            out[(meter_pk, customer_pk, level, bucket)][dims_pk] = [n, total]
+        else:
+            cell[0] += n
+            cell[1] += total
+    return out
+
+
+def read(conn: sqlite3.Connection, meter_pk: int, customer_pk: int | None,
+         ranges: Iterable[tuple[int, int, int]]) -> Iterator[tuple[int, Pack]]:
+    """(bucket, pack) of every pack in the (level, first bucket, end bucket) ranges."""
+    selects, args = [], []
+    for level, lo, hi in ranges:
+        if customer_pk is None:
+            selects.append("SELECT bucket, cells FROM rollup_packs"
+                           " WHERE meter_pk=? AND level=? AND bucket>=? AND bucket<?")
+            args += [meter_pk, level, lo, hi]
+        else:
+            selects.append("SELECT bucket, cells FROM rollup_packs WHERE meter_pk=?"
+                           " AND customer_pk=? AND level=? AND bucket>=? AND bucket<?")
+            args += [meter_pk, customer_pk, level, lo, hi]
+    if not selects:
+        return
+    for bucket, blob in conn.execute(" UNION ALL ".join(selects), args):
+        yield bucket, decode(blob)

@@ -1,0 +1,159 @@
+"""Packs (metering.packs): merging deltas, dropping empty cells, sums beyond int64, grouping."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from metered.clock import now_seconds
+from metered.engine import Engine
+from metered.metering import packs, summaries
+from metered.metering.cells import merge
+from metered.metering.quantity import LO_BITS, LO_MASK, SCALE
+from metered.metering.summaries import SummaryQuery, summarize
+from metered.store import open_database
+
+from engine_harness import Harness, pack_rows
+
+
+def _conn(tmp_path: Path) -> sqlite3.Connection:
+    open_database(tmp_path, cache_mb=16)
+    return sqlite3.connect(tmp_path / "metered.sqlite3", isolation_level=None)
+
+
+def _block(rows: list[tuple[int, int, int, int, int, int, int]]) -> np.ndarray:
+    """(meter, customer, level, bucket, dims, count, scaled sum) rows as a merged delta block."""
+    return merge([np.array([(*r[:6], r[6] >> LO_BITS, r[6] & LO_MASK) for r in rows],
+                           dtype=np.int64).reshape(-1, 8)])
+
+
+def test_deltas_merge_and_empty_cells_and_packs_disappear(tmp_path: Path) -> None:
+    conn = _conn(tmp_path)
+    packs.add(conn, _block([(1, 1, 1, 60, 5, 2, 30), (1, 1, 1, 60, 7, 1, 4),
+                            (1, 2, 1, 60, 5, 1, 1)]))
+    packs.add(conn, _block([(1, 1, 1, 60, 5, 1, 10), (1, 1, 1, 60, 9, 1, 1)]))
+    assert pack_rows(conn) == [
+        (1, 1, 1, 60, [(5, [3, 40]), (7, [1, 4]), (9, [1, 1])]),
+        (1, 2, 1, 60, [(5, [1, 1])]),
+    ]
+    # A cancellation's negative delta: the cell goes, then the pack.
+    packs.add(conn, _block([(1, 1, 1, 60, 7, -1, -4), (1, 2, 1, 60, 5, -1, -1)]))
+    assert pack_rows(conn) == [(1, 1, 1, 60, [(5, [3, 40]), (9, [1, 1])])]
+    # Negative counts may exist for a while (the event's own delta still pending).
+    packs.add(conn, _block([(1, 3, 0, 61, 2, -1, -5)]))
+    packs.add(conn, _block([(1, 3, 0, 61, 2, 1, 5)]))
+    assert [r[:2] for r in pack_rows(conn)] == [(1, 1)]
+
+
+def test_sums_beyond_int64_keep_exact_in_the_wide_form(tmp_path: Path) -> None:
+    conn = _conn(tmp_path)
+    huge = 999_999_999_999_999 * SCALE  # the largest value an event may carry, scaled
+    for _ in range(3):
+        packs.add_totals(conn, {(1, 1, 3, 0): {4: [9_000, 9_000 * huge]}})
+    blob = conn.execute("SELECT cells FROM rollup_packs").fetchone()[0]
+    assert blob.startswith(packs.WIDE)
+    assert pack_rows(conn) == [(1, 1, 3, 0, [(4, [27_000, 27_000 * huge])])]
+    # A numpy-sized delta into a wide pack takes the Python path and stays exact.
+    packs.add(conn, _block([(1, 1, 3, 0, 4, 1, 7)]))
+    assert pack_rows(conn) == [(1, 1, 3, 0, [(4, [27_001, 27_000 * huge + 7])])]
+    packs.add_totals(conn, {(1, 1, 3, 0): {4: [-27_000, -27_000 * huge]}})
+    blob = conn.execute("SELECT cells FROM rollup_packs").fetchone()[0]
+    assert blob.startswith(packs.NARROW)  # narrow again once it fits
+    assert pack_rows(conn) == [(1, 1, 3, 0, [(4, [1, 7])])]
+
+
+def test_a_summary_over_wide_packs_is_exact(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    try:
+        customer = h.customer()
+        meter = h.meter("sum", ("model",))
+        now = now_seconds()
+        events = [{"event_name": meter.event_name, "identifier": f"e{i}", "timestamp": now - 60,
+                   "payload": {"stripe_customer_id": customer.id, "value": "999999999999999",
+                               "model": "ab"[i % 2]}} for i in range(40_000)]
+        for start in range(0, len(events), 10_000):
+            h.submit_all([("batch", events[start : start + 10_000])])
+        h.run(h.engine.writer.applier.flush_packs)
+        wide = h.engine.reader().execute(
+            "SELECT COUNT(*) FROM rollup_packs WHERE substr(cells, 1, 1) = X'57'").fetchone()[0]
+        assert wide > 0
+        day = now // 86_400 * 86_400
+        q = SummaryQuery(meter=meter, customer_pk=customer.pk, start=day - 86_400,
+                         end=day + 86_400, group_by=("model",))
+        got = {s.dimensions["model"]: s.value for s in summarize(  # type: ignore[index]
+            h.engine.reader(), q, h.engine.writer.applier.unflushed)}
+        assert got == {"a": 20_000 * 999_999_999_999_999, "b": 20_000 * 999_999_999_999_999}
+    finally:
+        h.close()
+
+
+groups = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 30), st.integers(-3, 50),
+                            st.integers(-(1 << 20), 1 << 20), st.integers(0, LO_MASK)),
+                  max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=groups)
+def test_grouped_sums_agree_whatever_path(rows: list[tuple[int, int, int, int, int]]) -> None:
+    expected: dict[tuple[int, int], list[int]] = {}
+    for w, d, c, hi, lo in rows:
+        cell = expected.setdefault((w, d), [0, 0])
+        cell[0] += c
+        cell[1] += (hi << LO_BITS) + lo
+    expected = {k: v for k, v in expected.items() if v != [0, 0]}
+    cols = [np.array([r[i] for r in rows], dtype=np.int64) for i in range(5)]
+    dense = summaries._group_sums(*cols)
+    saved = summaries._DENSE_MAX
+    summaries._DENSE_MAX = 0  # the sorting path
+    try:
+        sorted_ = summaries._group_sums(*cols)
+    finally:
+        summaries._DENSE_MAX = saved
+    big = [c.copy() for c in cols]
+    if rows:
+        big[3][0] = 1 << 61  # forces the Python path
+    python = summaries._group_sums(*big)
+    if rows:
+        w, d = rows[0][0], rows[0][1]
+        python[(w, d)][1] -= ((1 << 61) - rows[0][3]) << LO_BITS
+        if python[(w, d)] == [0, 0]:
+            del python[(w, d)]
+    assert {k: v for k, v in dense.items() if v != [0, 0]} == expected
+    assert {k: v for k, v in sorted_.items() if v != [0, 0]} == expected
+    assert {k: v for k, v in python.items() if v != [0, 0]} == expected
+
+
+def test_a_store_with_coarse_rows_is_upgraded_at_start_up(tmp_path: Path) -> None:
+    """Schema version 2 kept hour/day/4-day cells as rows of `rollups`: they become packs."""
+    h = Harness(tmp_path)
+    try:
+        customer = h.customer()
+        meter = h.meter("sum", ("model",))
+        now = now_seconds()
+        h.submit_all([("batch", [
+            {"event_name": meter.event_name, "identifier": f"e{i}",
+             "timestamp": now - i * 3_600,
+             "payload": {"stripe_customer_id": customer.id, "value": str(i), "model": "ab"[i % 2]}}
+            for i in range(48)])])
+        h.run(h.engine.writer.applier.flush_packs)
+        before = pack_rows(h.engine.reader())
+    finally:
+        h.close()
+    conn = sqlite3.connect(tmp_path / "metered.sqlite3", isolation_level=None)
+    conn.execute("DELETE FROM rollup_packs")
+    conn.execute("DELETE FROM engine_state WHERE key='rollup_packs'")
+    conn.execute("INSERT INTO rollups SELECT meter_pk, customer_pk, 1, bucket - bucket % 60,"
+                 " dims_pk, SUM(count), SUM(sum_hi), SUM(sum_lo) FROM rollups GROUP BY 1,2,4,5")
+    conn.close()
+    engine = Engine.open(tmp_path, cache_mb=16)
+    engine.start()
+    try:
+        conn = engine.reader()
+        assert pack_rows(conn) == before
+        assert conn.execute("SELECT COUNT(*) FROM rollups WHERE level > 0").fetchone()[0] == 0
+    finally:
+        engine.stop()
