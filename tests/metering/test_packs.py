@@ -127,8 +127,9 @@ def test_grouped_sums_agree_whatever_path(rows: list[tuple[int, int, int, int, i
     assert {k: v for k, v in python.items() if v != [0, 0]} == expected
 
 
-def test_a_store_with_coarse_rows_is_upgraded_at_start_up(tmp_path: Path) -> None:
-    """Schema version 2 kept hour/day/4-day cells as rows of `rollups`: they become packs."""
+def test_a_version_2_store_is_upgraded_at_start_up(tmp_path: Path) -> None:
+    """Schema version 2 kept count and sum cells as rows of a `rollups` table: at start-up every
+    meter's rollups are rebuilt into packs from the raw events, and the table goes."""
     h = Harness(tmp_path)
     try:
         customer = h.customer()
@@ -139,21 +140,24 @@ def test_a_store_with_coarse_rows_is_upgraded_at_start_up(tmp_path: Path) -> Non
              "timestamp": now - i * 3_600,
              "payload": {"stripe_customer_id": customer.id, "value": str(i), "model": "ab"[i % 2]}}
             for i in range(48)])])
+        h.submit_all([("cancel", (meter.event_name, "e5"))])
         h.run(h.engine.writer.applier.flush_packs)
         before = pack_rows(h.engine.reader())
     finally:
         h.close()
     conn = sqlite3.connect(tmp_path / "metered.sqlite3", isolation_level=None)
     conn.execute("DELETE FROM rollup_packs")
-    conn.execute("DELETE FROM engine_state WHERE key='rollup_packs'")
-    conn.execute("INSERT INTO rollups SELECT meter_pk, customer_pk, 1, bucket - bucket % 60,"
-                 " dims_pk, SUM(count), SUM(sum_hi), SUM(sum_lo) FROM rollups GROUP BY 1,2,4,5")
+    conn.execute("CREATE TABLE rollups (meter_pk, customer_pk, level, bucket, dims_pk, count,"
+                 " sum_hi, sum_lo, PRIMARY KEY (meter_pk, customer_pk, level, bucket, dims_pk))")
+    conn.execute("PRAGMA user_version=2")
     conn.close()
     engine = Engine.open(tmp_path, cache_mb=16)
     engine.start()
     try:
         conn = engine.reader()
         assert pack_rows(conn) == before
-        assert conn.execute("SELECT COUNT(*) FROM rollups WHERE level > 0").fetchone()[0] == 0
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "rollups" not in tables
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     finally:
         engine.stop()

@@ -28,7 +28,7 @@ from metered.ingest.segments import (
     seq_ingested_since,
 )
 from metered.metering import packs
-from metered.metering.cells import SAFE_HI, blocks_of_rows, bound, merge, upsert
+from metered.metering.cells import SAFE_HI, blocks_of_rows, bound, merge
 from metered.metering.pending import PendingPacks, read_watermark, write_watermark
 from metered.metering.quantity import LO_BITS, LO_MASK, parse_scaled, split
 from metered.metering.rollups import CellDeltas, MinuteSums, add_minute_sums, rebuild_rollups
@@ -50,7 +50,7 @@ class EventApplier:
         self.next_seq = max_seq(conn) + 1
         self.index = SeenIndex()
         self.keys = KeysCache()
-        self.unflushed = PendingPacks()  # deltas not yet in their packs
+        self.unflushed = PendingPacks()  # hour/day/4-day deltas not yet in their packs
         self.last_flush = time.monotonic()
         self._flushed_through: int | None = None  # a flush in the open transaction
         self._dims: dict[tuple[int, str], int] = {}
@@ -171,8 +171,8 @@ class EventApplier:
 
     def add_sums(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
                  minutes: MinuteSums) -> None:
-        """Add a step's events to their minute rows now, and to the packs of every level by way
-        of the pending deltas (or now as well, when the sums are too large for int64 arithmetic).
+        """Add a step's events to their minute packs now, and to the coarser packs by way of the
+        pending deltas (or now as well, when the sums are too large for int64 arithmetic).
         """
         rows = [(m, c, minute, d, n, total >> LO_BITS, total & LO_MASK)
                 for (m, c, minute, d), (n, total) in minutes.items()]
@@ -180,16 +180,16 @@ class EventApplier:
             add_minute_sums(conn, minutes)  # every level, in Python integers
             self.flush_packs(conn)  # the watermark must pass this step: write out the rest
             return
-        minute_cells, pack_cells = blocks_of_rows(rows)
-        upsert(conn, minute_cells)
-        self.defer(conn, first_seq, end_seq, pack_cells)
+        minute_cells, coarse_cells = blocks_of_rows(rows)
+        packs.add(conn, minute_cells)
+        self.defer(conn, first_seq, end_seq, coarse_cells)
 
     def defer(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
-              pack_cells: np.ndarray) -> None:
-        """Register a step's pack deltas (in the open transaction, before its COMMIT)."""
-        if self.unflushed.bound + bound(pack_cells) >= SAFE_HI:
+              coarse_cells: np.ndarray) -> None:
+        """Register a step's hour/day/4-day deltas (in the open transaction, before COMMIT)."""
+        if self.unflushed.bound + bound(coarse_cells) >= SAFE_HI:
             self.flush_packs(conn)  # merged with what is pending, sums could overflow int64
-        self.unflushed.add(first_seq, end_seq, pack_cells)
+        self.unflushed.add(first_seq, end_seq, coarse_cells)
 
     def flush_due(self) -> bool:
         return self.unflushed.rows > 0 and (
@@ -206,23 +206,21 @@ class EventApplier:
         self.last_flush = time.monotonic()
 
     def _upgrade_row_cells(self, conn: sqlite3.Connection) -> None:
-        """A store of schema version 2 kept hour, day and 4-day cells as rows: rebuild every
-        meter's rollups (into packs) from the raw events, once."""
-        marker = ("rollup_packs", 1)  # the cells are in packs
-        if conn.execute("SELECT 1 FROM engine_state WHERE key=? AND value=?", marker).fetchone():
+        """A store of schema version 2 kept count and sum cells as rows of a `rollups` table:
+        rebuild every meter's rollups (into packs) from the raw events, then drop the table."""
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='rollups'"
+                        ).fetchone() is None:
             return
         conn.execute("BEGIN IMMEDIATE")
-        if conn.execute("SELECT 1 FROM rollups LIMIT 1").fetchone() is not None:
-            for meter_pk, formula in conn.execute("SELECT pk, formula FROM meters").fetchall():
-                rebuild_rollups(conn, meter_pk, formula)
-            conn.execute("DELETE FROM rollups WHERE level > 0")  # of meters deleted since
-            write_watermark(conn, self.next_seq - 1)
-        conn.execute("INSERT INTO engine_state (key, value) VALUES (?, ?)", marker)
+        for meter_pk, formula in conn.execute("SELECT pk, formula FROM meters").fetchall():
+            rebuild_rollups(conn, meter_pk, formula)
+        conn.execute("DROP TABLE rollups")
+        write_watermark(conn, self.next_seq - 1)
         conn.execute("COMMIT")
 
     def _replay_packs(self, conn: sqlite3.Connection, chunk: int = 1_000) -> None:
-        """Start-up: add the events stored after the watermark to their packs (their minute
-        rows were written with them). Chunks of 1,000 keep sums within int64."""
+        """Start-up: add the events stored after the watermark to their hour, day and 4-day
+        packs (their minute packs were written with them). Chunks of 1,000 keep sums in int64."""
         watermark = read_watermark(conn)
         if watermark >= self.next_seq - 1:
             return
@@ -246,7 +244,7 @@ class EventApplier:
     @staticmethod
     def _replay_rows(conn: sqlite3.Connection, rows: list[tuple[int, ...]]) -> None:
         if rows:
-            packs.add(conn, merge([blocks_of_rows(rows)[1]]))
+            packs.add(conn, merge([blocks_of_rows(rows)[1]]))  # coarse cells only
 
     def rebuild(self, conn: sqlite3.Connection, meter_pk: int, formula: str) -> int:
         """rebuild_rollups, after writing out the pending pack deltas (it recounts them)."""

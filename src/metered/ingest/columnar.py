@@ -2,9 +2,10 @@
 
 For a run of such requests with nothing unusual (no identifier seen before or twice, only sum
 and count meters, sums that fit int64 arithmetic), the writer assigns the seqs, stores one
-segment per request and adds the events to their minute rows and (pending) packs, grouped
-with numpy: no Python object per event. Anything else goes through EventApplier.apply_events,
-one request after the other, with the same results (tests/ingest/test_columnar.py).
+segment per request and adds the events to their minute packs (and the pending coarser ones),
+grouped with numpy: no Python object per event. Anything else goes through
+EventApplier.apply_events, one request after the other, with the same results
+(tests/ingest/test_columnar.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from metered.ingest.apply import EventApplier
 from metered.ingest.events import EventResult
 from metered.ingest.parse_pool import ParsedBatch, events_of
 from metered.ingest.segments import SegmentData, SegmentKeys, write_segment
-from metered.metering.cells import cell_blocks, upsert
+from metered.metering import packs
+from metered.metering.cells import cell_blocks
 from metered.metering.meters import Meter
 
 ALL_ACCEPTED = "all-accepted"  # the outcome of a request whose valid events were all new
@@ -60,10 +62,10 @@ def apply_parsed(applier: EventApplier, conn: sqlite3.Connection,
     if columns:
         meter_pk, customer_pk, minute, dims_pk, hi, lo = (
             np.concatenate(parts) for parts in zip(*columns, strict=True))
-        minute_cells, pack_cells = cell_blocks(meter_pk, customer_pk, minute, dims_pk,
-                                               np.ones(len(minute), dtype=np.int64), hi, lo)
-        upsert(conn, minute_cells)
-        applier.defer(conn, first_seq, applier.next_seq, pack_cells)
+        minute_cells, coarse_cells = cell_blocks(meter_pk, customer_pk, minute, dims_pk,
+                                                 np.ones(len(minute), dtype=np.int64), hi, lo)
+        packs.add(conn, minute_cells)
+        applier.defer(conn, first_seq, applier.next_seq, coarse_cells)
     return [ALL_ACCEPTED] * len(requests)
 
 

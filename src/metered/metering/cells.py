@@ -1,4 +1,4 @@
-"""Rollup cells as numpy blocks: grouping events into cells and writing cells, in bulk.
+"""Rollup cells as numpy blocks: grouping events into cells, in bulk (metering.packs stores them).
 
 A block is an int64 array of shape (n, 8), one row per cell: meter_pk, customer_pk, level,
 bucket, dims_pk, count, sum_hi, sum_lo (the scaled sum is sum_hi * 2**40 + sum_lo).
@@ -6,13 +6,10 @@ bucket, dims_pk, count, sum_hi, sum_lo (the scaled sum is sum_hi * 2**40 + sum_l
 
 from __future__ import annotations
 
-import functools
-import sqlite3
-
 import numpy as np
 
 from metered.metering.quantity import LO_BITS, LO_MASK
-from metered.metering.rollups import _UPSERT_CELL, LEVELS, MINUTE
+from metered.metering.rollups import LEVELS, MINUTE
 
 SAFE_HI = 1 << 62  # block sums stay below this, so int64 arithmetic never overflows
 _EMPTY = np.empty((0, 8), dtype=np.int64)
@@ -43,8 +40,7 @@ def _block(meter_pk: np.ndarray, customer_pk: np.ndarray, level: int, bucket: np
 def cell_blocks(meter_pk: np.ndarray, customer_pk: np.ndarray, minute: np.ndarray,
                 dims_pk: np.ndarray, count: np.ndarray, hi: np.ndarray, lo: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(minute cells for the rollups table, the cells of every level for the packs) of events
-    or minute deltas (a row each)."""
+    """(minute cells, hour + day + 4-day cells) of events or minute deltas (a row each)."""
     keys, sums = group([meter_pk, customer_pk, minute, dims_pk], [count, hi, lo])
     minutes = _block(keys[0], keys[1], MINUTE, keys[2], keys[3], *sums)
     meter_pk, customer_pk, minute, dims_pk = keys
@@ -53,7 +49,7 @@ def cell_blocks(meter_pk: np.ndarray, customer_pk: np.ndarray, minute: np.ndarra
     for level, size in LEVELS[1:]:
         k, v = group([meter_pk, customer_pk, minute - minute % size, dims_pk], [count, hi, lo])
         coarse.append(_block(k[0], k[1], level, k[2], k[3], *v))
-    return minutes, np.concatenate([minutes, *coarse])
+    return minutes, np.concatenate(coarse) if coarse else _EMPTY
 
 
 def blocks_of_rows(rows: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
@@ -75,34 +71,3 @@ def merge(blocks: list[np.ndarray]) -> np.ndarray:
 def bound(block: np.ndarray) -> int:
     """An upper bound of |sum_hi| over the block's rows (to keep merged sums in int64)."""
     return int(np.abs(block[:, 6]).max()) * len(block) if len(block) else 0
-
-
-_MAX_ROWS_LOG2 = 11  # statements of 1, 2, 4, ... 2,048 cells: 8 parameters each, under 32,766
-
-
-@functools.cache
-def _upsert_sql(rows: int) -> str:
-    return _UPSERT_CELL.replace("VALUES (?,?,?,?,?,?,?,?)",
-                                "VALUES " + ",".join(["(?,?,?,?,?,?,?,?)"] * rows))
-
-
-def _statement_sizes(n: int) -> list[int]:
-    """n as statements of power-of-two sizes: twelve texts ever, so that neither this module's
-    cache nor SQLite's prepared statements grow with every distinct block size."""
-    top = 1 << _MAX_ROWS_LOG2
-    sizes = [top] * (n // top)
-    rest = n % top
-    return sizes + [1 << b for b in range(_MAX_ROWS_LOG2 - 1, -1, -1) if rest & (1 << b)]
-
-
-def upsert(conn: sqlite3.Connection, block: np.ndarray) -> None:
-    """Add a block's counts and sums to their rows, in primary key order, up to 2,048 cells
-    per statement (SQLite applies each in one step, without Python's GIL)."""
-    if not len(block):
-        return
-    block = block[np.lexsort(block[:, 4::-1].T)]
-    flat = block.ravel().tolist()
-    start = 0
-    for rows in _statement_sizes(len(block)):
-        conn.execute(_upsert_sql(rows), flat[start : start + 8 * rows])
-        start += 8 * rows

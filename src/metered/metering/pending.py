@@ -1,13 +1,12 @@
-"""Pack deltas that are committed but not yet written into their packs (metering.packs).
+"""Hour, day and 4-day deltas that are committed but not yet written into their packs.
 
-Every transaction that stores events adds them to their minute rows (the exact, durable record:
-ARCHITECTURE.md, invariant 3). Packs, one row per (meter, customer, level, bucket) holding all its
-dimension sets, are what summaries read; rewriting them in every transaction would cost the writer
-most of its time (each commit touches the same few hundred packs again). So the writer keeps
-their deltas here, as numpy columns per transaction step, and adds them to the packs every half
-second ("flush"), together with a watermark (`engine_state.coarse_seq`: every event up to it is in
-the packs). After a crash, start-up adds the events stored after the watermark from the raw
-segments.
+Every transaction that stores events adds them to their minute packs (metering.packs: the exact,
+durable rollup, ARCHITECTURE.md invariant 3). The coarser packs only speed up long summaries, and
+updating them in every transaction would cost the writer a good part of its time (each commit
+touches the same hour, day and 4-day packs again). So the writer keeps their deltas here, as numpy
+columns per transaction step, and adds them to the packs every half second ("flush"), together
+with a watermark (`engine_state.coarse_seq`: every event up to it is in the coarse packs). After a
+crash, start-up adds the events stored after the watermark from the raw segments.
 
 Readers see exact totals at every moment: a summary reads, in one SQLite snapshot, the watermark
 W, the highest stored seq M and the packs, and adds the pending deltas of the steps whose seqs lie
@@ -26,7 +25,7 @@ import numpy as np
 
 from metered.metering.cells import bound
 
-# Columns of a block of pack deltas (any level): meter_pk, customer_pk, level, bucket, dims_pk,
+# Columns of a block of coarse deltas: meter_pk, customer_pk, level, bucket, dims_pk,
 # count, sum_hi, sum_lo (an int64 array of shape (n, 8), one row per cell).
 Block = np.ndarray
 _WATERMARK = "coarse_seq"
@@ -45,7 +44,7 @@ def write_watermark(conn: sqlite3.Connection, seq: int) -> None:
 
 
 class PendingPacks:
-    """Writer steps' pack deltas, by seq range. The writer mutates; readers take snapshots."""
+    """Writer steps' coarse deltas, by seq range. The writer mutates; readers take snapshots."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -1,9 +1,10 @@
 """Rollup cells: per (meter, customer, dimension set) at minute, hour, day and 4-day resolution.
 
-Count and sum cells live in the `rollups` table (minute rows, written with the events) and in
-packs of every level (metering.packs, what summaries read); max/last and unique values in their
-own tables, at every level. Cells are built from events after dedupe and can be rebuilt from the
-raw events at any time (`rebuild_rollups`); both paths use `CellDeltas`.
+Count and sum cells live in packs (metering.packs: minute packs written with the events, hour,
+day and 4-day packs shortly after, see metering.pending); max/last and unique values in their
+own tables, at every level, written with the events. Cells are built from events after dedupe
+and can be rebuilt from the raw events at any time (`rebuild_rollups`); both paths use
+`CellDeltas`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from metered.metering import packs
-from metered.metering.quantity import LO_BITS, LO_MASK, join, parse_quantity, split, to_scaled
+from metered.metering.quantity import join, parse_quantity, split, to_scaled
 
 MINUTE, HOUR, DAY, DAYS4 = 0, 1, 2, 3
 # Minutes per cell at each level. Each size divides the next, so cells nest; the 4-day level
@@ -95,7 +96,6 @@ class CellDeltas:
         if self.minutes:
             cells = self.cells()
             if sums:
-                conn.executemany(_UPSERT_CELL, [_cell_row(k, c) for k, c in self.minutes.items()])
                 packs.add_totals(conn, packs.totals_by_pack(
                     (*key, cell.count, cell.total) for key, cell in cells.items()))
             extremes = [
@@ -110,11 +110,6 @@ class CellDeltas:
                 conn.execute("DELETE FROM rollup_uniques WHERE refs <= 0")
 
 
-def _cell_row(key: CellKey, cell: Cell) -> tuple[object, ...]:
-    sum_hi, sum_lo = split(cell.total)
-    return (*key, cell.count, sum_hi, sum_lo)
-
-
 def _extremes_row(key: CellKey, cell: Cell) -> tuple[object, ...]:
     max_hi, max_lo = split(cell.max) if cell.max is not None else (None, None)
     last_hi, last_lo = split(cell.last) if cell.last is not None else (None, None)
@@ -123,15 +118,6 @@ def _extremes_row(key: CellKey, cell: Cell) -> tuple[object, ...]:
 
 _BIGGER = "max_hi IS NULL OR (excluded.max_hi, excluded.max_lo) > (max_hi, max_lo)"
 _NEWER = "last_ts IS NULL OR (excluded.last_ts, excluded.last_seq) > (last_ts, last_seq)"
-_UPSERT_CELL = f"""
-INSERT INTO rollups (meter_pk, customer_pk, level, bucket, dims_pk, count, sum_hi, sum_lo)
-VALUES (?,?,?,?,?,?,?,?)
-ON CONFLICT DO UPDATE SET
-  count = count + excluded.count,
-  sum_hi = sum_hi + excluded.sum_hi + ((sum_lo + excluded.sum_lo) >> {LO_BITS}),
-  sum_lo = (sum_lo + excluded.sum_lo) & {LO_MASK}
-"""
-
 _UPSERT_EXTREMES = f"""
 INSERT INTO rollup_extremes (meter_pk, customer_pk, level, bucket, dims_pk,
                              max_hi, max_lo, last_ts, last_seq, last_hi, last_lo)
@@ -150,16 +136,12 @@ MinuteSums = dict[tuple[int, int, int, int], list[int]]
 
 
 def add_minute_sums(conn: sqlite3.Connection, minutes: MinuteSums) -> None:
-    """Add the count and sum of new events to their minute rows and to the packs of every level.
+    """Add the count and sum of new events to their packs of every level, in Python integers.
 
-    In Python integers: what the writer falls back to when a step's sums are too large for the
-    int64 arithmetic of metering.cells (the usual path, EventApplier.add_sums, writes minute rows
-    now and packs at the next flush). Max, last and unique values are kept by CellDeltas.
+    What the writer falls back to when a step's sums are too large for the int64 arithmetic of
+    metering.cells (the usual path, EventApplier.add_sums, writes minute packs now and the others
+    at the next flush). Max, last and unique values are kept by CellDeltas.
     """
-    conn.executemany(_UPSERT_CELL, sorted(
-        (meter_pk, customer_pk, MINUTE, minute, dims_pk, n, total >> LO_BITS, total & LO_MASK)
-        for (meter_pk, customer_pk, minute, dims_pk), (n, total) in minutes.items()
-    ))
     packs.add_totals(conn, packs.totals_by_pack(
         (meter_pk, customer_pk, level, minute - minute % size, dims_pk, n, total)
         for level, size in LEVELS
@@ -189,28 +171,14 @@ def retract_event(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, dim
         for level, bucket in enumerate(buckets):
             deltas.uniques[(meter_pk, customer_pk, level, bucket, dims_pk, unique_value)] = -1
     deltas.write(conn)
-    delete_if_empty(conn, key)
     if formula in ("max", "last"):
         _recompute_extremes(conn, meter_pk, customer_pk, dims_pk, ts, formula)
-        for level, bucket in enumerate(buckets):
+        for level, bucket in enumerate(buckets):  # cells with no event left go
             conn.execute(
                 "DELETE FROM rollup_extremes WHERE meter_pk=? AND customer_pk=? AND level=?"
                 " AND bucket=? AND dims_pk=? AND max_hi IS NULL AND last_ts IS NULL",
                 (meter_pk, customer_pk, level, bucket, dims_pk),
             )
-
-
-def delete_if_empty(conn: sqlite3.Connection, key: CellKey) -> None:
-    """Drop a minute cell (and its extremes) once no event is left in it."""
-    cur = conn.execute(
-        "DELETE FROM rollups WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket=?"
-        " AND dims_pk=? AND count=0 AND sum_hi=0 AND sum_lo=0", key,
-    )
-    if cur.rowcount:
-        conn.execute(
-            "DELETE FROM rollup_extremes WHERE meter_pk=? AND customer_pk=? AND level=?"
-            " AND bucket=? AND dims_pk=?", key,
-        )
 
 
 def _recompute_extremes(conn: sqlite3.Connection, meter_pk: int, customer_pk: int,
@@ -270,7 +238,6 @@ def rebuild_rollups(conn: sqlite3.Connection, meter_pk: int, formula: str,
     """
     from metered.ingest.segments import iter_events
 
-    conn.execute("DELETE FROM rollups WHERE meter_pk=?", (meter_pk,))
     conn.execute("DELETE FROM rollup_packs WHERE meter_pk=?", (meter_pk,))
     conn.execute("DELETE FROM rollup_extremes WHERE meter_pk=?", (meter_pk,))
     conn.execute("DELETE FROM rollup_uniques WHERE meter_pk=?", (meter_pk,))

@@ -17,7 +17,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-SCHEMA_VERSION = 3  # 3 added rollup_packs (2 stores are upgraded in place at start-up)
+SCHEMA_VERSION = 3  # 3: rollup_packs replaced rollups (a version 2 store is upgraded at start)
 
 accounts = Table(
     "accounts",
@@ -129,25 +129,9 @@ meter_event_adjustments = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 
-# Minute cells per (meter, customer, dimension set), written with the events they count (level 0;
-# hour/day/4-day rows of development stores are moved into rollup_packs at start-up).
-# Sums are exact: value * 10**12 split as hi * 2**40 + lo, so SQL can add them in C.
-rollups = Table(
-    "rollups",
-    metadata,
-    Column("meter_pk", Integer, primary_key=True),
-    Column("customer_pk", Integer, primary_key=True),
-    Column("level", Integer, primary_key=True),
-    Column("bucket", BigInteger, primary_key=True),
-    Column("dims_pk", Integer, primary_key=True),
-    Column("count", BigInteger, nullable=False),
-    Column("sum_hi", BigInteger, nullable=False),
-    Column("sum_lo", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
-)
-
-# Count and sum cells of every level, one row per (meter, customer, level, bucket) holding all its
-# dimension sets (metering.packs): what summaries read. Derived, like every rollup.
+# Count and sum cells per (meter, customer, dimension set) at minute, hour, day and 4-day level,
+# packed: one row per (meter, customer, level, bucket) holding all its dimension sets
+# (metering.packs). Sums are exact: value * 10**12 as hi * 2**40 + lo in int64 columns.
 rollup_packs = Table(
     "rollup_packs",
     metadata,
@@ -159,8 +143,7 @@ rollup_packs = Table(
     sqlite_with_rowid=False,
 )
 
-# The same cells' maximum and latest value, for max and last meters only (kept apart so that the
-# sum/count cells, written for every event, stay narrow and cheap to upsert).
+# The cells' maximum and latest value, for max and last meters only, a row per cell.
 rollup_extremes = Table(
     "rollup_extremes",
     metadata,
