@@ -161,3 +161,29 @@ def test_a_version_2_store_is_upgraded_at_start_up(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     finally:
         engine.stop()
+
+
+deltas = st.lists(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3), st.integers(1, 4),
+                                     st.integers(-2, 3), st.integers(-50, 50)),
+                           min_size=1, max_size=8), min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=deltas, rollback=st.sets(st.integers(0, 7)))
+def test_the_writer_cache_never_changes_a_result(tmp_path_factory, steps, rollback) -> None:  # type: ignore[no-untyped-def]
+    """The same deltas, some in rolled-back transactions, through a tiny cache and through none."""
+    results = []
+    for cache in (packs.PackCache(max_cells=3), None):
+        conn = _conn(tmp_path_factory.mktemp("packs"))
+        for i, step in enumerate(steps):
+            conn.execute("BEGIN")
+            packs.add(conn, _block([(1, c, 0, b, d, n, v) for c, b, d, n, v in step]), cache)
+            if i in rollback:
+                conn.execute("ROLLBACK")
+                if cache is not None:
+                    cache.clear()  # what EventApplier.rolled_back does
+            else:
+                conn.execute("COMMIT")
+        results.append(pack_rows(conn))
+        conn.close()
+    assert results[0] == results[1]

@@ -71,5 +71,6 @@ def cancel_event(conn: sqlite3.Connection, applier: EventApplier, caller: Caller
     )
     scaled = to_scaled(parse_quantity(value)) if meter.formula in ("sum", "max", "last") else 0
     unique = value if meter.formula == "unique_count" else None
-    retract_event(conn, meter_pk, customer_pk, dims_pk, meter.formula, ts, scaled, unique)
+    retract_event(conn, meter_pk, customer_pk, dims_pk, meter.formula, ts, scaled, unique,
+                  applier.pack_cache)
     return adjustment

@@ -51,6 +51,7 @@ class EventApplier:
         self.index = SeenIndex()
         self.keys = KeysCache()
         self.unflushed = PendingPacks()  # hour/day/4-day deltas not yet in their packs
+        self.pack_cache = packs.PackCache()  # what this thread last wrote to the packs
         self.last_flush = time.monotonic()
         self._flushed_through: int | None = None  # a flush in the open transaction
         self._dims: dict[tuple[int, str], int] = {}
@@ -77,6 +78,7 @@ class EventApplier:
 
     def restore(self, mark: tuple[int, int, int, int]) -> None:
         self.next_seq = mark[0]
+        self.pack_cache.clear()  # the savepoint's pack writes are undone
         self.unflushed.restore(mark[3])
         for key in list(self._pending_dims)[mark[1] :]:
             del self._pending_dims[key]
@@ -96,6 +98,7 @@ class EventApplier:
             self._flushed_through = None
 
     def rolled_back(self, conn: sqlite3.Connection) -> None:
+        self.pack_cache.clear()
         self._pending_dims.clear()
         self._pending_keys.clear()
         self._pending_fps = []
@@ -177,11 +180,11 @@ class EventApplier:
         rows = [(m, c, minute, d, n, total >> LO_BITS, total & LO_MASK)
                 for (m, c, minute, d), (n, total) in minutes.items()]
         if max(abs(r[5]) for r in rows) * len(rows) >= SAFE_HI:
-            add_minute_sums(conn, minutes)  # every level, in Python integers
+            add_minute_sums(conn, minutes, self.pack_cache)  # every level, in Python integers
             self.flush_packs(conn)  # the watermark must pass this step: write out the rest
             return
         minute_cells, coarse_cells = blocks_of_rows(rows)
-        packs.add(conn, minute_cells)
+        packs.add(conn, minute_cells, self.pack_cache)
         self.defer(conn, first_seq, end_seq, coarse_cells)
 
     def defer(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
@@ -200,7 +203,7 @@ class EventApplier:
     def flush_packs(self, conn: sqlite3.Connection) -> None:
         """In the open transaction: add every pending delta to its pack, advance the watermark.
         The pending steps are forgotten once the transaction commits (`committed`)."""
-        packs.add(conn, merge(self.unflushed.blocks()))
+        packs.add(conn, merge(self.unflushed.blocks()), self.pack_cache)
         write_watermark(conn, self.next_seq - 1)
         self._flushed_through = self.next_seq - 1
         self.last_flush = time.monotonic()
@@ -249,6 +252,7 @@ class EventApplier:
     def rebuild(self, conn: sqlite3.Connection, meter_pk: int, formula: str) -> int:
         """rebuild_rollups, after writing out the pending pack deltas (it recounts them)."""
         self.flush_packs(conn)
+        self.pack_cache.clear()  # rebuild_rollups writes packs without it
         return rebuild_rollups(conn, meter_pk, formula)
 
     # --- the step ------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def apply_parsed(applier: EventApplier, conn: sqlite3.Connection,
             np.concatenate(parts) for parts in zip(*columns, strict=True))
         minute_cells, coarse_cells = cell_blocks(meter_pk, customer_pk, minute, dims_pk,
                                                  np.ones(len(minute), dtype=np.int64), hi, lo)
-        packs.add(conn, minute_cells)
+        packs.add(conn, minute_cells, applier.pack_cache)
         applier.defer(conn, first_seq, applier.next_seq, coarse_cells)
     return [ALL_ACCEPTED] * len(requests)
 

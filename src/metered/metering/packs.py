@@ -79,15 +79,62 @@ def encode_totals(totals: Totals) -> bytes | None:
     return WIDE + json.dumps(rows, separators=(",", ":")).encode()
 
 
-def _load(conn: sqlite3.Connection, keys: list[PackKey]) -> list[Pack | None]:
+class PackCache:
+    """The writer's packs as it last wrote or read them (narrow ones), so that a commit does not
+    read back from SQLite the minute packs the previous commit wrote. Only the writer thread
+    uses it, and every pack write on that thread goes through it (or clears it): it can't go
+    stale. A rolled-back transaction or savepoint clears it. Bounded by cells held."""
+
+    def __init__(self, max_cells: int = 2_000_000) -> None:
+        self._packs: dict[PackKey, Pack | None] = {}  # None: known not to exist
+        self._cells = 0
+        self.max_cells = max_cells
+
+    def get(self, key: PackKey) -> Pack | None | bool:
+        """The pack, None if there is none, or False when the cache doesn't know."""
+        return self._packs.get(key, False)
+
+    def put(self, key: PackKey, pack: Pack | None) -> None:
+        if pack is not None and pack.wide:
+            self._packs.pop(key, None)  # wide packs are rare: read them when needed
+            return
+        if self._cells > self.max_cells:
+            self.clear()
+        self._packs[key] = pack
+        self._cells += len(pack.cells) if pack is not None else 0
+
+    def clear(self) -> None:
+        self._packs.clear()
+        self._cells = 0
+
+
+def _load(conn: sqlite3.Connection, keys: list[PackKey], cache: PackCache | None = None
+          ) -> list[Pack | None]:
     packs: list[Pack | None] = []
     for key in keys:
-        row = conn.execute(_SELECT, key).fetchone()
-        packs.append(decode(row[0]) if row else None)
+        found = cache.get(key) if cache is not None else False
+        if found is False:
+            row = conn.execute(_SELECT, key).fetchone()
+            found = decode(row[0]) if row else None
+            if cache is not None:
+                cache.put(key, found)
+        packs.append(found)  # type: ignore[arg-type]
     return packs
 
 
-def add(conn: sqlite3.Connection, block: np.ndarray) -> None:
+def _write(conn: sqlite3.Connection, writes: list[tuple[PackKey, bytes]],
+           deletes: list[PackKey], cache: PackCache | None) -> None:
+    conn.executemany(_WRITE, [(*key, blob) for key, blob in writes])
+    if deletes:
+        conn.executemany(_DELETE, deletes)
+    if cache is not None:
+        for key, blob in writes:
+            cache.put(key, decode(blob))
+        for key in deletes:
+            cache.put(key, None)
+
+
+def add(conn: sqlite3.Connection, block: np.ndarray, cache: PackCache | None = None) -> None:
     """Add a block of cell deltas (metering.cells: (n, 8) rows, any level, each cell at most
     once, sorted by key) to their packs."""
     if not len(block):
@@ -97,12 +144,12 @@ def add(conn: sqlite3.Connection, block: np.ndarray) -> None:
     change[1:] = (keys[1:] != keys[:-1]).any(axis=1)
     starts = np.flatnonzero(change)
     pack_keys: list[PackKey] = [tuple(k) for k in keys[starts].tolist()]  # type: ignore[misc]
-    old = _load(conn, pack_keys)
+    old = _load(conn, pack_keys, cache)
     bounds = [int(np.abs(p.cells[:, 2]).max()) for p in old if p is not None and len(p.cells)]
     if any(p is not None and p.wide for p in old) or (
         max(bounds, default=0) + int(np.abs(block[:, 6]).max()) >= _SAFE
     ):
-        _add_python(conn, pack_keys, old, block, starts)
+        _add_python(conn, pack_keys, old, block, starts, cache)
         return
     ends = np.append(starts[1:], len(block))
     new_cells = block[:, 4:]
@@ -127,29 +174,30 @@ def add(conn: sqlite3.Connection, block: np.ndarray) -> None:
     for i, key in enumerate(pack_keys):
         lo_i, hi_i = bounds_at[i], bounds_at[i + 1]
         if hi_i > lo_i:
-            writes.append((*key, encode_cells(merged[lo_i:hi_i])))
+            writes.append((key, encode_cells(merged[lo_i:hi_i])))
         elif old[i] is not None:
             deletes.append(key)
-    conn.executemany(_WRITE, writes)
-    if deletes:
-        conn.executemany(_DELETE, deletes)
+    _write(conn, writes, deletes, cache)
 
 
 def _add_python(conn: sqlite3.Connection, pack_keys: list[PackKey], old: list[Pack | None],
-                block: np.ndarray, starts: np.ndarray) -> None:
+                block: np.ndarray, starts: np.ndarray, cache: PackCache | None) -> None:
     ends = np.append(starts[1:], len(block))
     changes = {
         key: {d: [n, join(hi, lo)] for d, n, hi, lo in block[s:e, 4:].tolist()}
         for key, s, e in zip(pack_keys, starts.tolist(), ends.tolist(), strict=True)
     }
-    add_totals(conn, changes, dict(zip(pack_keys, old, strict=True)))
+    add_totals(conn, changes, cache, dict(zip(pack_keys, old, strict=True)))
 
 
 def add_totals(conn: sqlite3.Connection, changes: Mapping[PackKey, Totals],
+               cache: PackCache | None = None,
                loaded: Mapping[PackKey, Pack | None] | None = None) -> None:
     """Add deltas in Python integers (any size) to their packs."""
+    writes: list[tuple[PackKey, bytes]] = []
+    deletes: list[PackKey] = []
     for key, delta in changes.items():
-        pack = loaded[key] if loaded is not None else _load(conn, [key])[0]
+        pack = loaded[key] if loaded is not None else _load(conn, [key], cache)[0]
         totals = pack.as_totals() if pack is not None else {}
         for dims_pk, (n, total) in delta.items():
             cell = totals.get(dims_pk)
@@ -160,9 +208,10 @@ def add_totals(conn: sqlite3.Connection, changes: Mapping[PackKey, Totals],
                 cell[1] += total
         blob = encode_totals(totals)
         if blob is not None:
-            conn.execute(_WRITE, (*key, blob))
+            writes.append((key, blob))
         elif pack is not None:
-            conn.execute(_DELETE, key)
+            deletes.append(key)
+    _write(conn, writes, deletes, cache)
 
 
 def totals_by_pack(cells: Iterable[tuple[int, int, int, int, int, int, int]]

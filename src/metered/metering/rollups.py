@@ -91,13 +91,14 @@ class CellDeltas:
                 parent.fold(cell)
         return out
 
-    def write(self, conn: sqlite3.Connection, *, sums: bool = True) -> None:
+    def write(self, conn: sqlite3.Connection, *, sums: bool = True,
+              cache: packs.PackCache | None = None) -> None:
         """Upsert the cells; `sums=False` when `add_minute_sums` already counted them."""
         if self.minutes:
             cells = self.cells()
             if sums:
                 packs.add_totals(conn, packs.totals_by_pack(
-                    (*key, cell.count, cell.total) for key, cell in cells.items()))
+                    (*key, cell.count, cell.total) for key, cell in cells.items()), cache)
             extremes = [
                 _extremes_row(k, c) for k, c in cells.items()
                 if c.max is not None or c.last_ts is not None
@@ -135,7 +136,8 @@ ON CONFLICT DO UPDATE SET
 MinuteSums = dict[tuple[int, int, int, int], list[int]]
 
 
-def add_minute_sums(conn: sqlite3.Connection, minutes: MinuteSums) -> None:
+def add_minute_sums(conn: sqlite3.Connection, minutes: MinuteSums,
+                    cache: packs.PackCache | None = None) -> None:
     """Add the count and sum of new events to their packs of every level, in Python integers.
 
     What the writer falls back to when a step's sums are too large for the int64 arithmetic of
@@ -146,7 +148,7 @@ def add_minute_sums(conn: sqlite3.Connection, minutes: MinuteSums) -> None:
         (meter_pk, customer_pk, level, minute - minute % size, dims_pk, n, total)
         for level, size in LEVELS
         for (meter_pk, customer_pk, minute, dims_pk), (n, total) in minutes.items()
-    ))
+    ), cache)
 
 
 _UPSERT_UNIQUE = """
@@ -157,7 +159,8 @@ ON CONFLICT DO UPDATE SET refs = refs + excluded.refs
 
 
 def retract_event(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, dims_pk: int,
-                  formula: str, ts: int, scaled: int, unique_value: str | None) -> None:
+                  formula: str, ts: int, scaled: int, unique_value: str | None,
+                  cache: packs.PackCache | None = None) -> None:
     """Take one (cancelled) event out of its cells. Max and last are recomputed, not inverted.
 
     Its packs get a negative delta now, whether or not the event's own delta is still pending
@@ -170,7 +173,7 @@ def retract_event(conn: sqlite3.Connection, meter_pk: int, customer_pk: int, dim
     if unique_value is not None:
         for level, bucket in enumerate(buckets):
             deltas.uniques[(meter_pk, customer_pk, level, bucket, dims_pk, unique_value)] = -1
-    deltas.write(conn)
+    deltas.write(conn, cache=cache)
     if formula in ("max", "last"):
         _recompute_extremes(conn, meter_pk, customer_pk, dims_pk, ts, formula)
         for level, bucket in enumerate(buckets):  # cells with no event left go
