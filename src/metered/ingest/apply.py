@@ -28,7 +28,15 @@ from metered.ingest.segments import (
     seq_ingested_since,
 )
 from metered.metering import packs
-from metered.metering.cells import SAFE_HI, blocks_of_rows, bound, merge
+from metered.metering.cells import (
+    SAFE_HI,
+    blocks_of_rows,
+    bound,
+    late_before,
+    merge,
+    minute_block,
+    split_late,
+)
 from metered.metering.pending import PendingPacks, read_watermark, write_watermark
 from metered.metering.quantity import LO_BITS, LO_MASK, parse_scaled, split
 from metered.metering.rollups import CellDeltas, MinuteSums, add_minute_sums, rebuild_rollups
@@ -173,19 +181,26 @@ class EventApplier:
     # --- packs (metering.packs, by way of metering.pending) ------------------------------
 
     def add_sums(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
-                 minutes: MinuteSums) -> None:
-        """Add a step's events to their minute packs now, and to the coarser packs by way of the
-        pending deltas (or now as well, when the sums are too large for int64 arithmetic).
-        """
+                 minutes: MinuteSums, ingested_ms: int) -> None:
+        """Add a step's events to their packs: see add_cells (or to every level now, when the
+        sums are too large for int64 arithmetic)."""
         rows = [(m, c, minute, d, n, total >> LO_BITS, total & LO_MASK)
                 for (m, c, minute, d), (n, total) in minutes.items()]
         if max(abs(r[5]) for r in rows) * len(rows) >= SAFE_HI:
             add_minute_sums(conn, minutes, self.pack_cache)  # every level, in Python integers
             self.flush_packs(conn)  # the watermark must pass this step: write out the rest
             return
-        minute_cells, coarse_cells = blocks_of_rows(rows)
-        packs.add(conn, minute_cells, self.pack_cache)
-        self.defer(conn, first_seq, end_seq, coarse_cells)
+        a = np.array(rows, dtype=np.int64)
+        self.add_cells(conn, first_seq, end_seq,
+                       minute_block(*(a[:, i] for i in range(7))), ingested_ms)
+
+    def add_cells(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
+                  minute_cells: np.ndarray, ingested_ms: int) -> None:
+        """A step's minute cells go to their packs now, with the hour, day and 4-day cells of
+        its late events (cells.late_before); the rest of the coarse cells wait for the flush."""
+        late, live = split_late(minute_cells, late_before(ingested_ms))
+        packs.add(conn, merge([minute_cells, late]), self.pack_cache)
+        self.defer(conn, first_seq, end_seq, live)
 
     def defer(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
               coarse_cells: np.ndarray) -> None:
@@ -223,7 +238,8 @@ class EventApplier:
 
     def _replay_packs(self, conn: sqlite3.Connection, chunk: int = 1_000) -> None:
         """Start-up: add the events stored after the watermark to their hour, day and 4-day
-        packs (their minute packs were written with them). Chunks of 1,000 keep sums in int64."""
+        packs (their minute packs were written with them, and so were the coarser packs of
+        late events). Chunks of 1,000 keep sums in int64."""
         watermark = read_watermark(conn)
         if watermark >= self.next_seq - 1:
             return
@@ -233,6 +249,8 @@ class EventApplier:
         for event in iter_events(conn, after_seq=watermark):
             if event.meter_pk not in formulas:
                 continue  # not an event of any meter (none are stored that way)
+            if event.ts // 60 < late_before(event.ingested_ms):
+                continue  # late: all its packs were written with it (add_cells)
             numeric = formulas[event.meter_pk] in ("sum", "max", "last")
             scaled = parse_scaled(event.value)[1] if numeric else 0
             rows.append((event.meter_pk, event.customer_pk, event.ts // 60, event.dims_pk, 1,
@@ -310,7 +328,7 @@ class EventApplier:
         self.next_seq = seq
         segment.write(conn, ingested)
         if sums:
-            self.add_sums(conn, first_seq, seq, sums)
+            self.add_sums(conn, first_seq, seq, sums, ingested)
             deltas.write(conn, sums=False)
             if extremes:
                 conn.executemany(_INSERT_EXTREME, extremes)

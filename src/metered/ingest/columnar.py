@@ -21,8 +21,7 @@ from metered.ingest.apply import EventApplier
 from metered.ingest.events import EventResult
 from metered.ingest.parse_pool import ParsedBatch, events_of
 from metered.ingest.segments import SegmentData, SegmentKeys, write_segment
-from metered.metering import packs
-from metered.metering.cells import cell_blocks
+from metered.metering.cells import minute_block
 from metered.metering.meters import Meter
 
 ALL_ACCEPTED = "all-accepted"  # the outcome of a request whose valid events were all new
@@ -62,10 +61,9 @@ def apply_parsed(applier: EventApplier, conn: sqlite3.Connection,
     if columns:
         meter_pk, customer_pk, minute, dims_pk, hi, lo = (
             np.concatenate(parts) for parts in zip(*columns, strict=True))
-        minute_cells, coarse_cells = cell_blocks(meter_pk, customer_pk, minute, dims_pk,
-                                                 np.ones(len(minute), dtype=np.int64), hi, lo)
-        packs.add(conn, minute_cells, applier.pack_cache)
-        applier.defer(conn, first_seq, applier.next_seq, coarse_cells)
+        minute_cells = minute_block(meter_pk, customer_pk, minute, dims_pk,
+                                    np.ones(len(minute), dtype=np.int64), hi, lo)
+        applier.add_cells(conn, first_seq, applier.next_seq, minute_cells, ingested)
     return [ALL_ACCEPTED] * len(requests)
 
 

@@ -55,6 +55,7 @@ class StoredEvent:
     identifier: str
     value: str
     payload: str
+    ingested_ms: int
 
 
 class SegmentBuilder:
@@ -147,15 +148,16 @@ def stored_event(conn: sqlite3.Connection, seq: int) -> StoredEvent | None:
     if found is None:
         return None
     row = conn.execute(
-        "SELECT keys, data FROM event_segments WHERE first_seq=?", (found[0],)
+        "SELECT keys, data, ingested_ms FROM event_segments WHERE first_seq=?", (found[0],)
     ).fetchone()
-    return _event_at(seq, found[0], _decode_keys(row[0]), _decode_data(row[1]))
+    return _event_at(seq, found[0], _decode_keys(row[0]), _decode_data(row[1]), row[2])
 
 
-def _event_at(seq: int, first_seq: int, keys: SegmentKeys, data: SegmentData) -> StoredEvent:
+def _event_at(seq: int, first_seq: int, keys: SegmentKeys, data: SegmentData,
+              ingested_ms: int) -> StoredEvent:
     i = seq - first_seq
     return StoredEvent(seq, keys.meter_pk[i], data.customer_pk[i], data.dims_pk[i], data.ts[i],
-                       keys.identifier[i], data.value[i], data.payload[i])
+                       keys.identifier[i], data.value[i], data.payload[i], ingested_ms)
 
 
 def iter_events(conn: sqlite3.Connection, *, after_seq: int = 0,
@@ -166,16 +168,16 @@ def iter_events(conn: sqlite3.Connection, *, after_seq: int = 0,
     start = holding[0] if holding else after_seq + 1  # the primary key's range: no scan
     while True:
         rows = conn.execute(
-            "SELECT first_seq, count, keys, data FROM event_segments"
+            "SELECT first_seq, count, keys, data, ingested_ms FROM event_segments"
             " WHERE first_seq >= ? ORDER BY first_seq LIMIT 16", (start,),
         ).fetchall()
         if not rows:
             return
-        for first_seq, count, raw_keys, raw_data in rows:
+        for first_seq, count, raw_keys, raw_data, ingested_ms in rows:
             keys, data = _decode_keys(raw_keys), _decode_data(raw_data)
             for i in range(max(0, last + 1 - first_seq), count):
                 if meter_pk is None or keys.meter_pk[i] == meter_pk:
-                    yield _event_at(first_seq + i, first_seq, keys, data)
+                    yield _event_at(first_seq + i, first_seq, keys, data, ingested_ms)
             last = max(last, first_seq + count - 1)
         start = rows[-1][0] + 1
 

@@ -37,25 +37,54 @@ def _block(meter_pk: np.ndarray, customer_pk: np.ndarray, level: int, bucket: np
     return np.column_stack([meter_pk, customer_pk, levels, bucket, dims_pk, count, hi, lo])
 
 
-def cell_blocks(meter_pk: np.ndarray, customer_pk: np.ndarray, minute: np.ndarray,
-                dims_pk: np.ndarray, count: np.ndarray, hi: np.ndarray, lo: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(minute cells, hour + day + 4-day cells) of events or minute deltas (a row each)."""
+def minute_block(meter_pk: np.ndarray, customer_pk: np.ndarray, minute: np.ndarray,
+                 dims_pk: np.ndarray, count: np.ndarray, hi: np.ndarray, lo: np.ndarray
+                 ) -> np.ndarray:
+    """The minute cells of events or minute deltas (a row each), sorted by key."""
     keys, sums = group([meter_pk, customer_pk, minute, dims_pk], [count, hi, lo])
-    minutes = _block(keys[0], keys[1], MINUTE, keys[2], keys[3], *sums)
-    meter_pk, customer_pk, minute, dims_pk = keys
+    return _block(keys[0], keys[1], MINUTE, keys[2], keys[3], *sums)
+
+
+def coarse_block(minutes: np.ndarray) -> np.ndarray:
+    """The hour, day and 4-day cells that a block of minute cells rolls up into."""
+    meter_pk, customer_pk, minute, dims_pk = (minutes[:, i] for i in (0, 1, 3, 4))
     count, hi, lo = minutes[:, 5], minutes[:, 6], minutes[:, 7]
     coarse = []
     for level, size in LEVELS[1:]:
         k, v = group([meter_pk, customer_pk, minute - minute % size, dims_pk], [count, hi, lo])
         coarse.append(_block(k[0], k[1], level, k[2], k[3], *v))
-    return minutes, np.concatenate(coarse) if coarse else _EMPTY
+    return np.concatenate(coarse) if coarse else _EMPTY
+
+
+def cell_blocks(meter_pk: np.ndarray, customer_pk: np.ndarray, minute: np.ndarray,
+                dims_pk: np.ndarray, count: np.ndarray, hi: np.ndarray, lo: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(minute cells, hour + day + 4-day cells) of events or minute deltas (a row each)."""
+    minutes = minute_block(meter_pk, customer_pk, minute, dims_pk, count, hi, lo)
+    return minutes, coarse_block(minutes)
 
 
 def blocks_of_rows(rows: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
     """cell_blocks of (meter_pk, customer_pk, minute, dims_pk, count, sum_hi, sum_lo) rows."""
     a = np.array(rows, dtype=np.int64).reshape(-1, 7)
     return cell_blocks(*(a[:, i] for i in range(7)))
+
+
+LATE_MINUTES = 60  # an event this far behind its ingestion is "late" (see split_late)
+
+
+def late_before(ingested_ms: int) -> int:
+    """Minute cells before this minute hold late events: their hour, day and 4-day cells are
+    written in the ingest transaction rather than deferred (metering.pending), so that the
+    flush only rewrites the few packs of the current hour, day and 4 days (cached, cheap)
+    instead of paying, in one commit, for every late event since the last one."""
+    return ingested_ms // 60_000 - LATE_MINUTES
+
+
+def split_late(minutes: np.ndarray, before: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hour + day + 4-day cells of the minute cells before minute `before`, of the others)."""
+    late = minutes[:, 3] < before
+    return coarse_block(minutes[late]), coarse_block(minutes[~late])
 
 
 def merge(blocks: list[np.ndarray]) -> np.ndarray:

@@ -6,7 +6,10 @@ updating them in every transaction would cost the writer a good part of its time
 touches the same hour, day and 4-day packs again). So the writer keeps their deltas here, as numpy
 columns per transaction step, and adds them to the packs every half second ("flush"), together
 with a watermark (`engine_state.coarse_seq`: every event up to it is in the coarse packs). After a
-crash, start-up adds the events stored after the watermark from the raw segments.
+crash, start-up adds the events stored after the watermark from the raw segments. Late events
+(an hour or more behind their ingestion: metering.cells.late_before) are the exception: their
+coarse cells are scattered over old packs, so they are written with the events, and start-up
+skips them.
 
 Readers see exact totals at every moment: a summary reads, in one SQLite snapshot, the watermark
 W, the highest stored seq M and the packs, and adds the pending deltas of the steps whose seqs lie
