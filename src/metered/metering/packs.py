@@ -38,9 +38,10 @@ _WRITE = ("INSERT INTO rollup_packs (meter_pk, customer_pk, level, bucket, cells
 _DELETE = "DELETE FROM rollup_packs WHERE meter_pk=? AND customer_pk=? AND level=? AND bucket=?"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: the writer makes hundreds per commit, frozen init is slower
 class Pack:
-    """A decoded pack: `cells` (n, 4) int64 when narrow; `totals` (Python integers) when wide."""
+    """A decoded pack: `cells` (n, 4) int64 when narrow; `totals` (Python integers) when wide.
+    Treat as immutable."""
 
     cells: np.ndarray
     totals: Totals | None = None
@@ -122,14 +123,15 @@ def _load(conn: sqlite3.Connection, keys: list[PackKey], cache: PackCache | None
     return packs
 
 
-def _write(conn: sqlite3.Connection, writes: list[tuple[PackKey, bytes]],
+def _write(conn: sqlite3.Connection, writes: list[tuple[PackKey, bytes, np.ndarray | None]],
            deletes: list[PackKey], cache: PackCache | None) -> None:
-    conn.executemany(_WRITE, [(*key, blob) for key, blob in writes])
+    """Write packs (key, blob, and the cells when the caller has them) and delete others."""
+    conn.executemany(_WRITE, [(*key, blob) for key, blob, _ in writes])
     if deletes:
         conn.executemany(_DELETE, deletes)
     if cache is not None:
-        for key, blob in writes:
-            cache.put(key, decode(blob))
+        for key, blob, cells in writes:
+            cache.put(key, Pack(cells) if cells is not None else decode(blob))
         for key in deletes:
             cache.put(key, None)
 
@@ -143,7 +145,7 @@ def add(conn: sqlite3.Connection, block: np.ndarray, cache: PackCache | None = N
     change = np.ones(len(block), dtype=bool)
     change[1:] = (keys[1:] != keys[:-1]).any(axis=1)
     starts = np.flatnonzero(change)
-    pack_keys: list[PackKey] = [tuple(k) for k in keys[starts].tolist()]  # type: ignore[misc]
+    pack_keys: list[PackKey] = list(map(tuple, keys[starts].tolist()))  # type: ignore[arg-type]
     old = _load(conn, pack_keys, cache)
     bounds = [int(np.abs(p.cells[:, 2]).max()) for p in old if p is not None and len(p.cells)]
     if any(p is not None and p.wide for p in old) or (
@@ -170,11 +172,13 @@ def add(conn: sqlite3.Connection, block: np.ndarray, cache: PackCache | None = N
     alive = (merged[:, 1:] != 0).any(axis=1)
     merged, pack_of = merged[alive], pack_of[alive]
     bounds_at = np.searchsorted(pack_of, np.arange(len(pack_keys) + 1))
-    writes, deletes = [], []
+    writes: list[tuple[PackKey, bytes, np.ndarray | None]] = []
+    deletes: list[PackKey] = []
     for i, key in enumerate(pack_keys):
         lo_i, hi_i = bounds_at[i], bounds_at[i + 1]
         if hi_i > lo_i:
-            writes.append((key, encode_cells(merged[lo_i:hi_i])))
+            cells = merged[lo_i:hi_i].copy()  # a copy: a cached view would pin all of `merged`
+            writes.append((key, encode_cells(cells), cells))
         elif old[i] is not None:
             deletes.append(key)
     _write(conn, writes, deletes, cache)
@@ -194,7 +198,7 @@ def add_totals(conn: sqlite3.Connection, changes: Mapping[PackKey, Totals],
                cache: PackCache | None = None,
                loaded: Mapping[PackKey, Pack | None] | None = None) -> None:
     """Add deltas in Python integers (any size) to their packs."""
-    writes: list[tuple[PackKey, bytes]] = []
+    writes: list[tuple[PackKey, bytes, np.ndarray | None]] = []
     deletes: list[PackKey] = []
     for key, delta in changes.items():
         pack = loaded[key] if loaded is not None else _load(conn, [key], cache)[0]
@@ -208,7 +212,7 @@ def add_totals(conn: sqlite3.Connection, changes: Mapping[PackKey, Totals],
                 cell[1] += total
         blob = encode_totals(totals)
         if blob is not None:
-            writes.append((key, blob))
+            writes.append((key, blob, None))
         elif pack is not None:
             deletes.append(key)
     _write(conn, writes, deletes, cache)
