@@ -12,7 +12,8 @@ from metered.api.params import decode_form, form_pairs
 from metered.errors import InvalidRequestError
 
 pieces = st.sampled_from(["a", "b[c]", "%5B", "%5D", "=", "&", "+", "%20", "%", "%FF", "%C3%A9",
-                          "é", "x", "", "[", "]", "1", ";", "%2", "%zz", "&&", "=="])
+                          "é", "x", "", "[", "]", "1", ";", "%2", "%zz", "&&", "==", "%25",
+                          "%5b", "%%"])
 
 
 @settings(max_examples=500, deadline=None)

@@ -99,8 +99,14 @@ MAX_FIELDS = 20_000
 def _unquote(text: str) -> str:
     if "+" in text:
         text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    if "%5B" in text or "%5D" in text:  # the stripe SDKs percent-encode every bracket
+        text = text.replace("%5B", "[").replace("%5D", "]")
+        if "%" not in text:
+            return text
     # errors="strict": a percent-escape that is not UTF-8 (`name=%FF`) is an error, not U+FFFD.
-    return unquote(text, errors="strict") if "%" in text else text
+    return unquote(text, errors="strict")
 
 
 def form_pairs(text: str) -> list[tuple[str, str]]:
