@@ -106,17 +106,22 @@ def test_grouped_sums_agree_whatever_path(rows: list[tuple[int, int, int, int, i
         cell[1] += (hi << LO_BITS) + lo
     expected = {k: v for k, v in expected.items() if v != [0, 0]}
     cols = [np.array([r[i] for r in rows], dtype=np.int64) for i in range(5)]
-    dense = summaries._group_sums(*cols)
+
+    def as_dict(sums: summaries.Sums) -> dict[tuple[int, int], list[int]]:
+        assert list(zip(sums[0], sums[1])) == sorted(zip(sums[0], sums[1])), "not in key order"
+        return {(w, d): [c, t] for w, d, c, t in zip(*sums, strict=True)}
+
+    dense = as_dict(summaries._group_sums(*cols))
     saved = summaries._DENSE_MAX
     summaries._DENSE_MAX = 0  # the sorting path
     try:
-        sorted_ = summaries._group_sums(*cols)
+        sorted_ = as_dict(summaries._group_sums(*cols))
     finally:
         summaries._DENSE_MAX = saved
     big = [c.copy() for c in cols]
     if rows:
         big[3][0] = 1 << 61  # forces the Python path
-    python = summaries._group_sums(*big)
+    python = as_dict(summaries._group_sums(*big))
     if rows:
         w, d = rows[0][0], rows[0][1]
         python[(w, d)][1] -= ((1 << 61) - rows[0][3]) << LO_BITS

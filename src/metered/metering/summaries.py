@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -20,7 +20,7 @@ from metered.metering import packs
 from metered.metering.cells import SAFE_HI, group
 from metered.metering.meters import Meter
 from metered.metering.pending import Block, PendingPacks
-from metered.metering.quantity import SCALE, from_scaled, join
+from metered.metering.quantity import LO_BITS, SCALE, from_scaled, join
 from metered.metering.rollups import DAY, DAYS4, HOUR, LEVEL_MINUTES, MINUTE
 
 WINDOW_LEVEL = {"hour": HOUR, "day": DAY}
@@ -155,7 +155,7 @@ def _rows(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block]
             yield window, dims_pk, acc
         return
     if formula in ("sum", "count"):
-        for (b, dims_pk), (count, total) in _pack_sums(conn, q, ranges, pending).items():
+        for b, dims_pk, count, total in zip(*_pack_sums(conn, q, ranges, pending), strict=True):
             if not count:  # emptied by a cancellation whose own delta is still pending
                 continue
             acc = _Acc()
@@ -188,9 +188,13 @@ def _rows(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block]
 _DENSE_MAX = 1 << 22  # groups of a dense (window x dimension set) table; beyond, sort instead
 
 
+# Count and scaled sum per (bucket or 0, dims_pk or 0): four lists in (bucket, dims_pk) order.
+Sums = tuple[list[int], list[int], list[int], list[int]]
+
+
 def _pack_sums(conn: sqlite3.Connection, q: SummaryQuery, ranges: list[Range],
-               pending: list[Block]) -> dict[tuple[int, int], list[int]]:
-    """(bucket or 0, dims_pk or 0) -> [count, scaled sum], from the packs and pending deltas."""
+               pending: list[Block]) -> Sums:
+    """Cells of the packs and the pending deltas summed per (bucket or 0, dims_pk or 0)."""
     key_window, key_dims = q.window is not None, bool(q.group_by)
     cells: list[np.ndarray] = []
     buckets: list[np.ndarray] = []
@@ -213,27 +217,36 @@ def _pack_sums(conn: sqlite3.Connection, q: SummaryQuery, ranges: list[Range],
         rows = rows[keep & in_range]
         cells.append(rows[:, 4:])
         buckets.append(rows[:, 3])
-    out: dict[tuple[int, int], list[int]] = {}
+    out: Sums = ([], [], [], [])
     if cells:
         all_cells = np.concatenate(cells)
         window = np.concatenate(buckets) if key_window else np.zeros(len(all_cells), np.int64)
         dims = all_cells[:, 0] if key_dims else np.zeros(len(all_cells), np.int64)
         out = _group_sums(window, dims, all_cells[:, 1], all_cells[:, 2], all_cells[:, 3])
+    if not wide:
+        return out
+    merged = {(w, d): [c, t] for w, d, c, t in zip(*out, strict=True)}
     for bucket, totals in wide:
         for dims_pk, (n, total) in totals.items():
-            cell = out.setdefault((bucket if key_window else 0, dims_pk if key_dims else 0),
-                                  [0, 0])
+            cell = merged.setdefault((bucket if key_window else 0, dims_pk if key_dims else 0),
+                                     [0, 0])
             cell[0] += n
             cell[1] += total
-    return out
+    return _sums_of(merged)
+
+
+def _sums_of(cells: dict[tuple[int, int], list[int]]) -> Sums:
+    keys = sorted(cells)
+    return ([w for w, _ in keys], [d for _, d in keys], [cells[k][0] for k in keys],
+            [cells[k][1] for k in keys])
 
 
 def _group_sums(window: np.ndarray, dims: np.ndarray, count: np.ndarray, hi: np.ndarray,
-                lo: np.ndarray) -> dict[tuple[int, int], list[int]]:
+                lo: np.ndarray) -> Sums:
     """Count and scaled sum per (window, dims): in int64 when that is exact, else in Python."""
     n = len(count)
     if not n:
-        return {}
+        return ([], [], [], [])
     if int(np.abs(hi).max()) * n >= SAFE_HI or n >= 1 << 22:  # lo sums stay below 2**62 too
         out: dict[tuple[int, int], list[int]] = {}
         for w, d, c, h, low in zip(window.tolist(), dims.tolist(), count.tolist(), hi.tolist(),
@@ -241,25 +254,24 @@ def _group_sums(window: np.ndarray, dims: np.ndarray, count: np.ndarray, hi: np.
             cell = out.setdefault((w, d), [0, 0])
             cell[0] += c
             cell[1] += join(h, low)
-        return out
+        return _sums_of(out)
     w0, d0 = int(window.min()), int(dims.min())
     w_span, d_span = int(window.max()) - w0 + 1, int(dims.max()) - d0 + 1
-    if w_span * d_span <= _DENSE_MAX:  # add into a dense table: no sort
+    if w_span * d_span <= _DENSE_MAX:  # add into a dense table: no sort, keys come in order
         index = (window - w0) * d_span + (dims - d0)
         sums = np.zeros((3, w_span * d_span), dtype=np.int64)
         for row, column in zip(sums, (count, hi, lo), strict=True):
             np.add.at(row, index, column)
         found = np.flatnonzero(np.any(sums != 0, axis=0))
-        keys = (found // d_span + w0, found % d_span + d0)
-        values = sums[:, found]
+        wk, dk = found // d_span + w0, found % d_span + d0
+        c, h, low = sums[:, found]
     else:
         (wk, dk), (c, h, low) = group([window, dims], [count, hi, lo])
-        keys, values = (wk, dk), np.vstack([c, h, low])
-    return {
-        (w, d): [c, join(h, 0) + low]
-        for w, d, c, h, low in zip(keys[0].tolist(), keys[1].tolist(), *values.tolist(),
-                                   strict=True)
-    }
+    if not len(h) or int(np.abs(h).max()) < 1 << 22:  # the scaled sums fit int64
+        totals = ((h << LO_BITS) + low).tolist()
+    else:
+        totals = [join(x, y) for x, y in zip(h.tolist(), low.tolist(), strict=True)]
+    return wk.tolist(), dk.tolist(), c.tolist(), totals
 
 
 def _merge(into: _Acc, acc: _Acc) -> None:
@@ -308,29 +320,23 @@ def _dimension_values(conn: sqlite3.Connection, meter: Meter, dims_pks: set[int]
 def _sum_summaries(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block],
                    window_size: int) -> list[Summary]:
     """The common shapes of sum and count meters: no grouping, or one group per dimension set."""
-    cells = _pack_sums(conn, q, _ranges(q), pending)
-    value = _count_value if q.meter.formula == "count" else _sum_value
+    buckets, dims, counts, totals = _pack_sums(conn, q, _ranges(q), pending)
+    values: list[int] | list[Decimal | int]
+    values = counts if q.meter.formula == "count" else [
+        t // SCALE if t % SCALE == 0 else from_scaled(t) for t in totals]
     if not q.group_by:
-        by_window = {_window_of(q, b): cell for (b, _), cell in cells.items() if cell[0]}
-        return [Summary(start, start + window_size, None, value(by_window.get(start, _NOTHING)))
+        by_window = {_window_of(q, b): v for b, n, v in zip(buckets, counts, values, strict=True)
+                     if n}
+        return [Summary(start, start + window_size, None, by_window.get(start, 0))
                 for start, _ in _windows(q)]
-    live = sorted((_window_of(q, b), dims_pk, cell) for (b, dims_pk), cell in cells.items()
-                  if cell[0])  # count 0: emptied by a cancellation whose delta is pending
-    names = _dimension_values(conn, q.meter, {dims_pk for _, dims_pk, _ in live})
-    return [Summary(start, start + window_size, names[dims_pk], value(cell))
-            for start, dims_pk, cell in live]
-
-
-_NOTHING = (0, 0)
-
-
-def _count_value(cell: Sequence[int]) -> int:
-    return cell[0]
-
-
-def _sum_value(cell: Sequence[int]) -> Decimal | int:
-    total = cell[1]
-    return total // SCALE if total % SCALE == 0 else from_scaled(total)
+    # count 0: emptied by a cancellation whose own delta is still pending
+    names = _dimension_values(conn, q.meter, set(dims))
+    if q.window is None:
+        start, end = q.start, q.end
+        return [Summary(start, end, names[d], v)
+                for d, n, v in zip(dims, counts, values, strict=True) if n]
+    return [Summary(b * 60, b * 60 + window_size, names[d], v)
+            for b, d, n, v in zip(buckets, dims, counts, values, strict=True) if n]
 
 
 def summarize(conn: sqlite3.Connection, q: SummaryQuery, pending: PendingPacks
