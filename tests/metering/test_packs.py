@@ -108,7 +108,8 @@ def test_grouped_sums_agree_whatever_path(rows: list[tuple[int, int, int, int, i
     cols = [np.array([r[i] for r in rows], dtype=np.int64) for i in range(5)]
 
     def as_dict(sums: summaries.Sums) -> dict[tuple[int, int], list[int]]:
-        assert list(zip(sums[0], sums[1])) == sorted(zip(sums[0], sums[1])), "not in key order"
+        keys = list(zip(sums[0], sums[1], strict=True))
+        assert keys == sorted(keys), "not in key order"
         return {(w, d): [c, t] for w, d, c, t in zip(*sums, strict=True)}
 
     dense = as_dict(summaries._group_sums(*cols))
@@ -192,3 +193,31 @@ def test_the_writer_cache_never_changes_a_result(tmp_path_factory, steps, rollba
         results.append(pack_rows(conn))
         conn.close()
     assert results[0] == results[1]
+
+
+def test_packs_without_the_finer_levels_are_rebuilt_at_start_up(tmp_path: Path) -> None:
+    """Stores of schema version 3 made before the 10-minute and 6-hour pack levels."""
+    h = Harness(tmp_path)
+    try:
+        customer = h.customer()
+        meter = h.meter("count", ("model",))
+        now = now_seconds()
+        h.submit_all([("batch", [
+            {"event_name": meter.event_name, "identifier": f"e{i}", "timestamp": now - i * 700,
+             "payload": {"stripe_customer_id": customer.id, "model": "ab"[i % 3 % 2]}}
+            for i in range(60)])])
+        h.run(h.engine.writer.applier.flush_packs)
+        before = pack_rows(h.engine.reader())
+        assert {row[2] for row in before} == {0, 1, 2, 3, 4, 5}
+    finally:
+        h.close()
+    conn = sqlite3.connect(tmp_path / "metered.sqlite3", isolation_level=None)
+    conn.execute("DELETE FROM rollup_packs WHERE level IN (4, 5)")
+    conn.execute("DELETE FROM engine_state WHERE key='pack_levels'")
+    conn.close()
+    engine = Engine.open(tmp_path, cache_mb=16)
+    engine.start()
+    try:
+        assert pack_rows(engine.reader()) == before
+    finally:
+        engine.stop()

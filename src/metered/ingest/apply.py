@@ -39,7 +39,13 @@ from metered.metering.cells import (
 )
 from metered.metering.pending import PendingPacks, read_watermark, write_watermark
 from metered.metering.quantity import LO_BITS, LO_MASK, parse_scaled, split
-from metered.metering.rollups import CellDeltas, MinuteSums, add_minute_sums, rebuild_rollups
+from metered.metering.rollups import (
+    PACK_LEVELS,
+    CellDeltas,
+    MinuteSums,
+    add_minute_sums,
+    rebuild_rollups,
+)
 
 ACCEPTED = EventResult("accepted", None)
 WINDOW_MS = (DEDUPE_DAYS + 1) * 86_400_000
@@ -68,7 +74,7 @@ class EventApplier:
         self._pending_fps: list[tuple[int, int]] = []  # their (fingerprint, seq), in order
         self._meter_keys: dict[int, tuple[int, bool, str]] = {}
         self._load_index(conn)
-        self._upgrade_row_cells(conn)
+        self._upgrade_cells(conn)
         self._replay_packs(conn)
 
     def _load_index(self, conn: sqlite3.Connection) -> None:
@@ -223,17 +229,25 @@ class EventApplier:
         self._flushed_through = self.next_seq - 1
         self.last_flush = time.monotonic()
 
-    def _upgrade_row_cells(self, conn: sqlite3.Connection) -> None:
-        """A store of schema version 2 kept count and sum cells as rows of a `rollups` table:
-        rebuild every meter's rollups (into packs) from the raw events, then drop the table."""
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='rollups'"
-                        ).fetchone() is None:
+    def _upgrade_cells(self, conn: sqlite3.Connection) -> None:
+        """Rebuild every meter's rollups from the raw events, once, if the store keeps its
+        cells in an older layout: rows of a `rollups` table (schema version 2), or packs
+        without the 10-minute and 6-hour levels (version 3 before they came)."""
+        marker = ("pack_levels", len(PACK_LEVELS))
+        rows = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='rollups'"
+                            ).fetchone() is not None
+        if not rows and conn.execute("SELECT 1 FROM engine_state WHERE key=? AND value=?",
+                                     marker).fetchone():
             return
         conn.execute("BEGIN IMMEDIATE")
-        for meter_pk, formula in conn.execute("SELECT pk, formula FROM meters").fetchall():
-            rebuild_rollups(conn, meter_pk, formula)
-        conn.execute("DROP TABLE rollups")
-        write_watermark(conn, self.next_seq - 1)
+        if rows or conn.execute("SELECT 1 FROM rollup_packs LIMIT 1").fetchone():
+            for meter_pk, formula in conn.execute("SELECT pk, formula FROM meters").fetchall():
+                rebuild_rollups(conn, meter_pk, formula)
+            if rows:
+                conn.execute("DROP TABLE rollups")
+            write_watermark(conn, self.next_seq - 1)
+        conn.execute("INSERT INTO engine_state (key, value) VALUES (?, ?)"
+                     " ON CONFLICT DO UPDATE SET value=excluded.value", marker)
         conn.execute("COMMIT")
 
     def _replay_packs(self, conn: sqlite3.Connection, chunk: int = 1_000) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from metered.metering.quantity import LO_BITS, LO_MASK
-from metered.metering.rollups import LEVELS, MINUTE
+from metered.metering.rollups import MINUTE, PACK_LEVELS
 
 SAFE_HI = 1 << 62  # block sums stay below this, so int64 arithmetic never overflows
 _EMPTY = np.empty((0, 8), dtype=np.int64)
@@ -46,11 +46,11 @@ def minute_block(meter_pk: np.ndarray, customer_pk: np.ndarray, minute: np.ndarr
 
 
 def coarse_block(minutes: np.ndarray) -> np.ndarray:
-    """The hour, day and 4-day cells that a block of minute cells rolls up into."""
+    """The coarser pack cells (10-minute to 4-day) a block of minute cells rolls up into."""
     meter_pk, customer_pk, minute, dims_pk = (minutes[:, i] for i in (0, 1, 3, 4))
     count, hi, lo = minutes[:, 5], minutes[:, 6], minutes[:, 7]
     coarse = []
-    for level, size in LEVELS[1:]:
+    for level, size in PACK_LEVELS[1:]:
         k, v = group([meter_pk, customer_pk, minute - minute % size, dims_pk], [count, hi, lo])
         coarse.append(_block(k[0], k[1], level, k[2], k[3], *v))
     return np.concatenate(coarse) if coarse else _EMPTY

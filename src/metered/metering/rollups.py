@@ -17,10 +17,17 @@ from metered.metering import packs
 from metered.metering.quantity import join, parse_quantity, split, to_scaled
 
 MINUTE, HOUR, DAY, DAYS4 = 0, 1, 2, 3
+MINUTES10, HOURS6 = 4, 5  # packs only (numbered after the others: stored level numbers stay)
 # Minutes per cell at each level. Each size divides the next, so cells nest; the 4-day level
 # halves to thirds the cells a month-long summary reads (see summaries.decompose).
-LEVEL_MINUTES = {MINUTE: 1, HOUR: 60, DAY: 1440, DAYS4: 5760}
-LEVELS = tuple(LEVEL_MINUTES.items())
+LEVEL_MINUTES = {MINUTE: 1, MINUTES10: 10, HOUR: 60, HOURS6: 360, DAY: 1440, DAYS4: 5760}
+# Levels of the max/last and unique-value tables (a row per cell and level), finest first:
+LEVELS = tuple((level, LEVEL_MINUTES[level]) for level in (MINUTE, HOUR, DAY, DAYS4))
+# Levels of the count/sum packs: 10-minute and 6-hour buckets too, which halve the cells a
+# month-long summary reads (a pack holds every dimension set, so a level costs a row, not
+# a row per dimension set):
+PACK_LEVELS = tuple((level, LEVEL_MINUTES[level])
+                    for level in (MINUTE, MINUTES10, HOUR, HOURS6, DAY, DAYS4))
 CellKey = tuple[int, int, int, int, int]  # meter_pk, customer_pk, level, bucket (minutes), dims_pk
 
 
@@ -79,11 +86,11 @@ class CellDeltas:
                 ukey = (meter_pk, customer_pk, level, bucket, dims_pk, unique_value)
                 self.uniques[ukey] = self.uniques.get(ukey, 0) + 1
 
-    def cells(self) -> dict[CellKey, Cell]:
+    def cells(self, levels: tuple[tuple[int, int], ...] = LEVELS) -> dict[CellKey, Cell]:
         """Minute cells plus the coarser cells they roll up into."""
         out: dict[CellKey, Cell] = dict(self.minutes)
         for (meter_pk, customer_pk, _, minute, dims_pk), cell in self.minutes.items():
-            for level, size in LEVELS[1:]:
+            for level, size in levels[1:]:
                 key = (meter_pk, customer_pk, level, minute - minute % size, dims_pk)
                 parent = out.get(key)
                 if parent is None:
@@ -95,16 +102,15 @@ class CellDeltas:
               cache: packs.PackCache | None = None) -> None:
         """Upsert the cells; `sums=False` when `add_minute_sums` already counted them."""
         if self.minutes:
-            cells = self.cells()
             if sums:
                 packs.add_totals(conn, packs.totals_by_pack(
-                    (*key, cell.count, cell.total) for key, cell in cells.items()), cache)
-            extremes = [
-                _extremes_row(k, c) for k, c in cells.items()
-                if c.max is not None or c.last_ts is not None
-            ]
-            if extremes:
-                conn.executemany(_UPSERT_EXTREMES, extremes)
+                    (*key, cell.count, cell.total)
+                    for key, cell in self.cells(PACK_LEVELS).items()), cache)
+            if any(c.max is not None or c.last_ts is not None for c in self.minutes.values()):
+                conn.executemany(_UPSERT_EXTREMES, [
+                    _extremes_row(k, c) for k, c in self.cells().items()
+                    if c.max is not None or c.last_ts is not None
+                ])
         if self.uniques:
             conn.executemany(_UPSERT_UNIQUE, [(*k, n) for k, n in self.uniques.items()])
             if any(n < 0 for n in self.uniques.values()):
@@ -146,7 +152,7 @@ def add_minute_sums(conn: sqlite3.Connection, minutes: MinuteSums,
     """
     packs.add_totals(conn, packs.totals_by_pack(
         (meter_pk, customer_pk, level, minute - minute % size, dims_pk, n, total)
-        for level, size in LEVELS
+        for level, size in PACK_LEVELS
         for (meter_pk, customer_pk, minute, dims_pk), (n, total) in minutes.items()
     ), cache)
 

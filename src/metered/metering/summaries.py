@@ -1,8 +1,8 @@
 """Event summaries: the aggregated value of a meter over a time range, read from rollups.
 
-A range [start, end) in minutes is cut into the fewest whole 4-day, day, hour and minute buckets,
-so that a month for one customer reads about 180 packs (metering.packs) whatever its number of
-dimension sets, summed with numpy.
+A range [start, end) in minutes is cut into the fewest whole buckets (4-day, day, 6-hour, hour,
+10-minute and minute for the count/sum packs), so that a month for one customer reads about 60
+packs (metering.packs) whatever its number of dimension sets, summed with numpy.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,7 +21,7 @@ from metered.metering.cells import SAFE_HI, group
 from metered.metering.meters import Meter
 from metered.metering.pending import Block, PendingPacks
 from metered.metering.quantity import LO_BITS, SCALE, from_scaled, join
-from metered.metering.rollups import DAY, DAYS4, HOUR, LEVEL_MINUTES, MINUTE
+from metered.metering.rollups import DAY, HOUR, LEVEL_MINUTES, LEVELS, PACK_LEVELS
 
 WINDOW_LEVEL = {"hour": HOUR, "day": DAY}
 Range = tuple[int, int, int]  # level, first bucket, end bucket (minutes)
@@ -49,27 +49,29 @@ class Summary:
         return "mtrsum_" + hashlib.blake2b(material.encode(), digest_size=12).hexdigest()
 
 
-def decompose(lo: int, hi: int, top: int = DAYS4) -> list[Range]:
-    """Cover [lo, hi) minutes with whole cells, coarsest first where they fit."""
+def decompose(lo: int, hi: int, levels: Sequence[tuple[int, int]] = PACK_LEVELS
+              ) -> list[Range]:
+    """Cover [lo, hi) minutes with whole cells of `levels` (finest first, each size dividing
+    the next), coarsest first where they fit."""
     parts: list[Range] = []
 
-    def cover(lo: int, hi: int, level: int) -> None:
+    def cover(lo: int, hi: int, i: int) -> None:
         if lo >= hi:
             return
-        if level == MINUTE:
-            parts.append((MINUTE, lo, hi))
+        level, size = levels[i]
+        if i == 0:
+            parts.append((level, lo, hi))
             return
-        size = LEVEL_MINUTES[level]
         first = -(-lo // size) * size
         last = hi // size * size
         if first >= last:
-            cover(lo, hi, level - 1)
+            cover(lo, hi, i - 1)
             return
-        cover(lo, first, level - 1)
+        cover(lo, first, i - 1)
         parts.append((level, first, last))
-        cover(last, hi, level - 1)
+        cover(last, hi, i - 1)
 
-    cover(lo, hi, top)
+    cover(lo, hi, len(levels) - 1)
     return parts
 
 
@@ -120,10 +122,11 @@ def _windows(q: SummaryQuery) -> list[tuple[int, int]]:
     return [(t, t + size) for t in range(q.start, q.end, size)]
 
 
-def _ranges(q: SummaryQuery) -> list[Range]:
+def _ranges(q: SummaryQuery, levels: Sequence[tuple[int, int]] = LEVELS) -> list[Range]:
+    """The cells to read: of the row tables' levels, or of the packs' (PACK_LEVELS)."""
     lo, hi = q.start // 60, q.end // 60
     if q.window is None:
-        return decompose(lo, hi)
+        return decompose(lo, hi, levels)
     level = WINDOW_LEVEL[q.window]
     return [(level, lo, hi)]
 
@@ -155,7 +158,8 @@ def _rows(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block]
             yield window, dims_pk, acc
         return
     if formula in ("sum", "count"):
-        for b, dims_pk, count, total in zip(*_pack_sums(conn, q, ranges, pending), strict=True):
+        sums = _pack_sums(conn, q, _ranges(q, PACK_LEVELS), pending)
+        for b, dims_pk, count, total in zip(*sums, strict=True):
             if not count:  # emptied by a cancellation whose own delta is still pending
                 continue
             acc = _Acc()
@@ -320,7 +324,7 @@ def _dimension_values(conn: sqlite3.Connection, meter: Meter, dims_pks: set[int]
 def _sum_summaries(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block],
                    window_size: int) -> list[Summary]:
     """The common shapes of sum and count meters: no grouping, or one group per dimension set."""
-    buckets, dims, counts, totals = _pack_sums(conn, q, _ranges(q), pending)
+    buckets, dims, counts, totals = _pack_sums(conn, q, _ranges(q, PACK_LEVELS), pending)
     values: list[int] | list[Decimal | int]
     values = counts if q.meter.formula == "count" else [
         t // SCALE if t % SCALE == 0 else from_scaled(t) for t in totals]
