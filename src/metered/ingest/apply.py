@@ -64,7 +64,7 @@ class EventApplier:
         self.next_seq = max_seq(conn) + 1
         self.index = SeenIndex()
         self.keys = KeysCache()
-        self.unflushed = PendingPacks()  # hour/day/4-day deltas not yet in their packs
+        self.unflushed = PendingPacks()  # 10-minute to 4-day deltas not yet in packs
         self.pack_cache = packs.PackCache()  # what this thread last wrote to the packs
         self.last_flush = time.monotonic()
         self._flushed_through: int | None = None  # a flush in the open transaction
@@ -202,15 +202,15 @@ class EventApplier:
 
     def add_cells(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
                   minute_cells: np.ndarray, ingested_ms: int) -> None:
-        """A step's minute cells go to their packs now, with the hour, day and 4-day cells of
-        its late events (cells.late_before); the rest of the coarse cells wait for the flush."""
+        """A step's minute cells go to their packs now, with the coarser cells (10 minutes to
+        4 days) of its late events (cells.late_before); the rest wait for the flush."""
         late, live = split_late(minute_cells, late_before(ingested_ms))
         packs.add(conn, merge([minute_cells, late]), self.pack_cache)
         self.defer(conn, first_seq, end_seq, live)
 
     def defer(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
               coarse_cells: np.ndarray) -> None:
-        """Register a step's hour/day/4-day deltas (in the open transaction, before COMMIT)."""
+        """Register a step's coarse deltas (in the open transaction, before COMMIT)."""
         if self.unflushed.bound + bound(coarse_cells) >= SAFE_HI:
             self.flush_packs(conn)  # merged with what is pending, sums could overflow int64
         self.unflushed.add(first_seq, end_seq, coarse_cells)
@@ -251,9 +251,9 @@ class EventApplier:
         conn.execute("COMMIT")
 
     def _replay_packs(self, conn: sqlite3.Connection, chunk: int = 1_000) -> None:
-        """Start-up: add the events stored after the watermark to their hour, day and 4-day
-        packs (their minute packs were written with them, and so were the coarser packs of
-        late events). Chunks of 1,000 keep sums in int64."""
+        """Start-up: add the events stored after the watermark to their coarser packs (10
+        minutes to 4 days; their minute packs were written with them, and so were all the packs
+        of late events). Chunks of 1,000 keep sums in int64."""
         watermark = read_watermark(conn)
         if watermark >= self.next_seq - 1:
             return

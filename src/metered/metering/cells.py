@@ -74,10 +74,10 @@ LATE_MINUTES = 60  # an event this far behind its ingestion is "late" (see split
 
 
 def late_before(ingested_ms: int) -> int:
-    """Minute cells before this minute hold late events: their hour, day and 4-day cells are
-    written in the ingest transaction rather than deferred (metering.pending), so that the
-    flush only rewrites the few packs of the current hour, day and 4 days (cached, cheap)
-    instead of paying, in one commit, for every late event since the last one."""
+    """Minute cells before this minute hold late events: their coarser cells (10 minutes to
+    4 days) are written in the ingest transaction rather than deferred (metering.pending), so
+    that the flush only rewrites the few packs of the current buckets (cached, cheap) instead
+    of paying, in one commit, for every late event since the last one."""
     return ingested_ms // 60_000 - LATE_MINUTES
 
 

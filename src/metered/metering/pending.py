@@ -1,9 +1,9 @@
-"""Hour, day and 4-day deltas that are committed but not yet written into their packs.
+"""Coarse (10-minute to 4-day) deltas that are committed but not yet written into their packs.
 
 Every transaction that stores events adds them to their minute packs (metering.packs: the exact,
 durable rollup, ARCHITECTURE.md invariant 3). The coarser packs only speed up long summaries, and
 updating them in every transaction would cost the writer a good part of its time (each commit
-touches the same hour, day and 4-day packs again). So the writer keeps their deltas here, as numpy
+touches the same coarse packs again). So the writer keeps their deltas here, as numpy
 columns per transaction step, and adds them to the packs every half second ("flush"), together
 with a watermark (`engine_state.coarse_seq`: every event up to it is in the coarse packs). After a
 crash, start-up adds the events stored after the watermark from the raw segments. Late events

@@ -1,4 +1,4 @@
-"""Rollup cells: per (meter, customer, dimension set) at minute, hour, day and 4-day resolution.
+"""Rollup cells: per (meter, customer, dimension set) at minute to 4-day resolution.
 
 Count and sum cells live in packs (metering.packs: minute packs written with the events, hour,
 day and 4-day packs shortly after, see metering.pending); max/last and unique values in their

@@ -129,7 +129,7 @@ meter_event_adjustments = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 
-# Count and sum cells per (meter, customer, dimension set) at minute, hour, day and 4-day level,
+# Count and sum cells per (meter, customer, dimension set) at every level (minute to 4 days),
 # packed: one row per (meter, customer, level, bucket) holding all its dimension sets
 # (metering.packs). Sums are exact: value * 10**12 as hi * 2**40 + lo in int64 columns.
 rollup_packs = Table(
