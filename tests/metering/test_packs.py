@@ -221,3 +221,15 @@ def test_packs_without_the_finer_levels_are_rebuilt_at_start_up(tmp_path: Path) 
         assert pack_rows(engine.reader()) == before
     finally:
         engine.stop()
+
+
+def test_the_writer_cache_counts_what_it_holds() -> None:
+    cache = packs.PackCache(max_cells=10)
+    cells = np.zeros((4, 4), dtype=np.int64)
+    for _ in range(100):  # rewriting the same packs never fills it
+        cache.put((1, 1, 0, 0), packs.Pack(cells))
+        cache.put((1, 2, 0, 0), packs.Pack(cells))
+    assert cache.get((1, 1, 0, 0)) is not False and cache.get((1, 2, 0, 0)) is not False
+    cache.put((1, 3, 0, 0), packs.Pack(cells))
+    cache.put((1, 4, 0, 0), None)  # over the bound: it starts again
+    assert cache.get((1, 1, 0, 0)) is False and cache.get((1, 4, 0, 0)) is None

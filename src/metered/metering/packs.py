@@ -96,9 +96,11 @@ class PackCache:
         return self._packs.get(key, False)
 
     def put(self, key: PackKey, pack: Pack | None) -> None:
+        old = self._packs.pop(key, None)
+        if old is not None:
+            self._cells -= len(old.cells)
         if pack is not None and pack.wide:
-            self._packs.pop(key, None)  # wide packs are rare: read them when needed
-            return
+            return  # wide packs are rare: read them when needed
         if self._cells > self.max_cells:
             self.clear()
         self._packs[key] = pack
