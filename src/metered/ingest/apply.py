@@ -32,6 +32,7 @@ from metered.metering.cells import (
     SAFE_HI,
     blocks_of_rows,
     bound,
+    coarse_block,
     late_before,
     merge,
     minute_block,
@@ -64,7 +65,7 @@ class EventApplier:
         self.next_seq = max_seq(conn) + 1
         self.index = SeenIndex()
         self.keys = KeysCache()
-        self.unflushed = PendingPacks()  # 10-minute to 4-day deltas not yet in packs
+        self.unflushed = PendingPacks()  # minute cells whose coarser packs wait for the flush
         self.pack_cache = packs.PackCache()  # what this thread last wrote to the packs
         self.last_flush = time.monotonic()
         self._flushed_through: int | None = None  # a flush in the open transaction
@@ -203,17 +204,19 @@ class EventApplier:
     def add_cells(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
                   minute_cells: np.ndarray, ingested_ms: int) -> None:
         """A step's minute cells go to their packs now, with the coarser cells (10 minutes to
-        4 days) of its late events (cells.late_before); the rest wait for the flush."""
+        4 days) of its late events (cells.late_before); the others' coarser cells wait for the
+        flush, which derives them from the pending minute cells."""
         late, live = split_late(minute_cells, late_before(ingested_ms))
-        packs.add(conn, merge([minute_cells, late]), self.pack_cache)
+        packs.add(conn, merge([minute_cells, coarse_block(late)]), self.pack_cache)
         self.defer(conn, first_seq, end_seq, live)
 
     def defer(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
-              coarse_cells: np.ndarray) -> None:
-        """Register a step's coarse deltas (in the open transaction, before COMMIT)."""
-        if self.unflushed.bound + bound(coarse_cells) >= SAFE_HI:
+              minute_cells: np.ndarray) -> None:
+        """Register a step's minute cells whose coarser packs are to be written by the flush
+        (in the open transaction, before COMMIT)."""
+        if self.unflushed.bound + bound(minute_cells) >= SAFE_HI:
             self.flush_packs(conn)  # merged with what is pending, sums could overflow int64
-        self.unflushed.add(first_seq, end_seq, coarse_cells)
+        self.unflushed.add(first_seq, end_seq, minute_cells)
 
     def flush_due(self) -> bool:
         return self.unflushed.rows > 0 and (
@@ -224,7 +227,8 @@ class EventApplier:
     def flush_packs(self, conn: sqlite3.Connection) -> None:
         """In the open transaction: add every pending delta to its pack, advance the watermark.
         The pending steps are forgotten once the transaction commits (`committed`)."""
-        packs.add(conn, merge(self.unflushed.blocks()), self.pack_cache)
+        minutes = merge(self.unflushed.blocks())  # a few thousand cells: the current buckets
+        packs.add(conn, merge([coarse_block(minutes)]), self.pack_cache)
         write_watermark(conn, self.next_seq - 1)
         self._flushed_through = self.next_seq - 1
         self.last_flush = time.monotonic()

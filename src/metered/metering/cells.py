@@ -82,9 +82,9 @@ def late_before(ingested_ms: int) -> int:
 
 
 def split_late(minutes: np.ndarray, before: int) -> tuple[np.ndarray, np.ndarray]:
-    """(hour + day + 4-day cells of the minute cells before minute `before`, of the others)."""
+    """(the minute cells before minute `before`, the others)."""
     late = minutes[:, 3] < before
-    return coarse_block(minutes[late]), coarse_block(minutes[~late])
+    return minutes[late], minutes[~late]
 
 
 def merge(blocks: list[np.ndarray]) -> np.ndarray:

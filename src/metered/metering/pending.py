@@ -1,20 +1,21 @@
-"""Coarse (10-minute to 4-day) deltas that are committed but not yet written into their packs.
+"""Minute cells whose coarser packs (10 minutes to 4 days) are not written yet.
 
 Every transaction that stores events adds them to their minute packs (metering.packs: the exact,
 durable rollup, ARCHITECTURE.md invariant 3). The coarser packs only speed up long summaries, and
 updating them in every transaction would cost the writer a good part of its time (each commit
-touches the same coarse packs again). So the writer keeps their deltas here, as numpy
-columns per transaction step, and adds them to the packs every half second ("flush"), together
-with a watermark (`engine_state.coarse_seq`: every event up to it is in the coarse packs). After a
-crash, start-up adds the events stored after the watermark from the raw segments. Late events
-(an hour or more behind their ingestion: metering.cells.late_before) are the exception: their
-coarse cells are scattered over old packs, so they are written with the events, and start-up
-skips them.
+touches the same coarse packs again). So the writer keeps each step's minute cells here, as numpy
+columns, and every half second ("flush") merges them, rolls them up and adds them to the coarser
+packs, together with a watermark (`engine_state.coarse_seq`: every event up to it is in the
+coarse packs). After a crash, start-up adds the events stored after the watermark from the raw
+segments. Late events (an hour or more behind their ingestion: metering.cells.late_before) are
+the exception: their coarse cells are scattered over old packs, so they are written with the
+events, and start-up skips them.
 
 Readers see exact totals at every moment: a summary reads, in one SQLite snapshot, the watermark
-W, the highest stored seq M and the packs, and adds the pending deltas of the steps whose seqs lie
-in (W, M]. Steps are registered before their COMMIT and dropped only after a flush that covers
-them has committed, so a snapshot always finds exactly the steps it lacks.
+W, the highest stored seq M and the packs, and adds to the coarser packs it reads the pending
+minute cells of the steps whose seqs lie in (W, M]. Steps are registered before their COMMIT and
+dropped only after a flush that covers them has committed, so a snapshot always finds exactly
+the steps it lacks.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import numpy as np
 
 from metered.metering.cells import bound
 
-# Columns of a block of coarse deltas: meter_pk, customer_pk, level, bucket, dims_pk,
-# count, sum_hi, sum_lo (an int64 array of shape (n, 8), one row per cell).
+# A block of minute cells (metering.cells): meter_pk, customer_pk, level, bucket, dims_pk, count,
+# sum_hi, sum_lo (an int64 array of shape (n, 8), one row per cell).
 Block = np.ndarray
 _WATERMARK = "coarse_seq"
 
@@ -47,7 +48,7 @@ def write_watermark(conn: sqlite3.Connection, seq: int) -> None:
 
 
 class PendingPacks:
-    """Writer steps' coarse deltas, by seq range. The writer mutates; readers take snapshots."""
+    """Writer steps' minute cells, by seq range. The writer mutates; readers take snapshots."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
