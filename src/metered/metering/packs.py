@@ -149,19 +149,18 @@ def add(conn: sqlite3.Connection, block: np.ndarray, cache: PackCache | None = N
     starts = np.flatnonzero(change)
     pack_keys: list[PackKey] = list(map(tuple, keys[starts].tolist()))  # type: ignore[arg-type]
     old = _load(conn, pack_keys, cache)
-    bounds = [int(np.abs(p.cells[:, 2]).max()) for p in old if p is not None and len(p.cells)]
+    old_cells = [p.cells if p is not None else _EMPTY for p in old]
+    sizes = np.array([len(c) for c in old_cells], dtype=np.int64)
+    new_cells = block[:, 4:]
+    cells = np.concatenate([*old_cells, new_cells]) if sizes.any() else new_cells
     if any(p is not None and p.wide for p in old) or (
-        max(bounds, default=0) + int(np.abs(block[:, 6]).max()) >= _SAFE
+        int(np.abs(cells[:, 2]).max()) * 2 >= _SAFE  # old + new hi of a cell: within int64
     ):
         _add_python(conn, pack_keys, old, block, starts, cache)
         return
     ends = np.append(starts[1:], len(block))
-    new_cells = block[:, 4:]
-    old_cells = [p.cells if p is not None else _EMPTY for p in old]
-    sizes = np.array([len(c) for c in old_cells], dtype=np.int64)
     pack_of = np.concatenate([np.repeat(np.arange(len(pack_keys)), sizes),
                               np.repeat(np.arange(len(pack_keys)), ends - starts)])
-    cells = np.concatenate([*old_cells, new_cells]) if sizes.any() else new_cells
     order = np.lexsort((cells[:, 0], pack_of))
     pack_of, cells = pack_of[order], cells[order]
     change = np.ones(len(cells), dtype=bool)
