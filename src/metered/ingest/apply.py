@@ -30,12 +30,11 @@ from metered.ingest.segments import (
 from metered.metering import packs
 from metered.metering.cells import (
     SAFE_HI,
-    blocks_of_rows,
     bound,
     coarse_block,
     late_before,
     merge,
-    minute_block,
+    minute_block_of_rows,
     split_late,
 )
 from metered.metering.pending import PendingPacks, read_watermark, write_watermark
@@ -197,9 +196,7 @@ class EventApplier:
             add_minute_sums(conn, minutes, self.pack_cache)  # every level, in Python integers
             self.flush_packs(conn)  # the watermark must pass this step: write out the rest
             return
-        a = np.array(rows, dtype=np.int64)
-        self.add_cells(conn, first_seq, end_seq,
-                       minute_block(*(a[:, i] for i in range(7))), ingested_ms)
+        self.add_cells(conn, first_seq, end_seq, minute_block_of_rows(rows), ingested_ms)
 
     def add_cells(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
                   minute_cells: np.ndarray, ingested_ms: int) -> None:
@@ -283,7 +280,7 @@ class EventApplier:
     @staticmethod
     def _replay_rows(conn: sqlite3.Connection, rows: list[tuple[int, ...]]) -> None:
         if rows:
-            packs.add(conn, merge([blocks_of_rows(rows)[1]]))  # coarse cells only
+            packs.add(conn, merge([coarse_block(minute_block_of_rows(rows))]))
 
     def rebuild(self, conn: sqlite3.Connection, meter_pk: int, formula: str) -> int:
         """rebuild_rollups, after writing out the pending pack deltas (it recounts them)."""

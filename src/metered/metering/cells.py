@@ -56,18 +56,10 @@ def coarse_block(minutes: np.ndarray) -> np.ndarray:
     return np.concatenate(coarse) if coarse else _EMPTY
 
 
-def cell_blocks(meter_pk: np.ndarray, customer_pk: np.ndarray, minute: np.ndarray,
-                dims_pk: np.ndarray, count: np.ndarray, hi: np.ndarray, lo: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(minute cells, hour + day + 4-day cells) of events or minute deltas (a row each)."""
-    minutes = minute_block(meter_pk, customer_pk, minute, dims_pk, count, hi, lo)
-    return minutes, coarse_block(minutes)
-
-
-def blocks_of_rows(rows: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
-    """cell_blocks of (meter_pk, customer_pk, minute, dims_pk, count, sum_hi, sum_lo) rows."""
+def minute_block_of_rows(rows: list[tuple[int, ...]]) -> np.ndarray:
+    """minute_block of (meter_pk, customer_pk, minute, dims_pk, count, sum_hi, sum_lo) rows."""
     a = np.array(rows, dtype=np.int64).reshape(-1, 7)
-    return cell_blocks(*(a[:, i] for i in range(7)))
+    return minute_block(*(a[:, i] for i in range(7)))
 
 
 LATE_MINUTES = 60  # an event this far behind its ingestion is "late" (see split_late)

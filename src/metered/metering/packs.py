@@ -51,8 +51,9 @@ class Pack:
         return self.totals is not None
 
     def as_totals(self) -> Totals:
+        """A new dict (callers add to it)."""
         if self.totals is not None:
-            return self.totals
+            return {d: list(cell) for d, cell in self.totals.items()}
         return {d: [n, join(hi, lo)] for d, n, hi, lo in self.cells.tolist()}
 
 
@@ -224,9 +225,10 @@ def totals_by_pack(cells: Iterable[tuple[int, int, int, int, int, int, int]]
     """(meter, customer, level, bucket, dims, count, scaled sum) rows, as add_totals wants."""
     out: dict[PackKey, Totals] = {}
     for meter_pk, customer_pk, level, bucket, dims_pk, n, total in cells:
-        cell = out.setdefault((meter_pk, customer_pk, level, bucket), {}).get(dims_pk)
+        pack = out.setdefault((meter_pk, customer_pk, level, bucket), {})
+        cell = pack.get(dims_pk)
         if cell is None:
-            out[(meter_pk, customer_pk, level, bucket)][dims_pk] = [n, total]
+            pack[dims_pk] = [n, total]
         else:
             cell[0] += n
             cell[1] += total

@@ -1,8 +1,8 @@
 """Rollup cells: per (meter, customer, dimension set) at minute to 4-day resolution.
 
-Count and sum cells live in packs (metering.packs: minute packs written with the events, hour,
-day and 4-day packs shortly after, see metering.pending); max/last and unique values in their
-own tables, at every level, written with the events. Cells are built from events after dedupe
+Count and sum cells live in packs (metering.packs: minute packs written with the events, the
+coarser ones shortly after, see metering.pending); max/last and unique values in their own
+tables, at every level, written with the events. Cells are built from events after dedupe
 and can be rebuilt from the raw events at any time (`rebuild_rollups`); both paths use
 `CellDeltas`.
 """

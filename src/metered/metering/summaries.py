@@ -175,8 +175,6 @@ def _rows(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Block]
     for b, dims_pk, max_hi, max_lo, last_ts, last_seq, last_hi, last_lo in conn.execute(
         inner, args
     ):
-        if max_hi is None and last_ts is None:
-            continue  # emptied by cancellations; dropped with its count cell (metering.pending)
         key = (_window_of(q, b), dims_pk)
         acc = accs.get(key) or accs.setdefault(key, _Acc())
         if max_hi is not None:
@@ -337,8 +335,8 @@ def _sum_summaries(conn: sqlite3.Connection, q: SummaryQuery, pending: list[Bloc
                      if n}
         return [Summary(start, start + window_size, None, by_window.get(start, 0))
                 for start, _ in _windows(q)]
-    # count 0: emptied by a cancellation whose own delta is still pending
     names = _dimension_values(conn, q.meter, set(dims))
+    # `if n`: a count of 0 is a cell emptied by a cancellation whose own delta is still pending
     if q.window is None:
         start, end = q.start, q.end
         return [Summary(start, end, names[d], v)
