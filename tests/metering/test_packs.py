@@ -31,6 +31,31 @@ def _block(rows: list[tuple[int, int, int, int, int, int, int]]) -> np.ndarray:
                            dtype=np.int64).reshape(-1, 8)])
 
 
+def _model_events(meter, customer, n: int, seconds_apart: int,  # type: ignore[no-untyped-def]
+                  value: str | None = None) -> list[dict[str, object]]:
+    """n events of `customer`, e0 .. e{n-1}, going back in time, models "a" and "b" in turn."""
+    now = now_seconds()
+    events = []
+    for i in range(n):
+        payload = {"stripe_customer_id": customer.id, "model": "ab"[i % 2]}
+        if value is not None:
+            payload["value"] = value
+        events.append({"event_name": meter.event_name, "identifier": f"e{i}",
+                       "timestamp": now - 60 - i * seconds_apart, "payload": payload})
+    return events
+
+
+def _restarted(tmp_path: Path, *statements: str) -> Engine:
+    """The store after `statements` (run on the file, no engine open), opened again."""
+    conn = sqlite3.connect(tmp_path / "metered.sqlite3", isolation_level=None)
+    for statement in statements:
+        conn.execute(statement)
+    conn.close()
+    engine = Engine.open(tmp_path, cache_mb=16)
+    engine.start()
+    return engine
+
+
 def test_deltas_merge_and_empty_cells_and_packs_disappear(tmp_path: Path) -> None:
     conn = _conn(tmp_path)
     packs.add(conn, _block([(1, 1, 1, 60, 5, 2, 30), (1, 1, 1, 60, 7, 1, 4),
@@ -72,9 +97,7 @@ def test_a_summary_over_wide_packs_is_exact(tmp_path: Path) -> None:
         customer = h.customer()
         meter = h.meter("sum", ("model",))
         now = now_seconds()
-        events = [{"event_name": meter.event_name, "identifier": f"e{i}", "timestamp": now - 60,
-                   "payload": {"stripe_customer_id": customer.id, "value": "999999999999999",
-                               "model": "ab"[i % 2]}} for i in range(40_000)]
+        events = _model_events(meter, customer, 40_000, 0, value="999999999999999")
         for start in range(0, len(events), 10_000):
             h.submit_all([("batch", events[start : start + 10_000])])
         h.run(h.engine.writer.applier.flush_packs)
@@ -140,25 +163,21 @@ def test_a_version_2_store_is_upgraded_at_start_up(tmp_path: Path) -> None:
     try:
         customer = h.customer()
         meter = h.meter("sum", ("model",))
-        now = now_seconds()
-        h.submit_all([("batch", [
-            {"event_name": meter.event_name, "identifier": f"e{i}",
-             "timestamp": now - i * 3_600,
-             "payload": {"stripe_customer_id": customer.id, "value": str(i), "model": "ab"[i % 2]}}
-            for i in range(48)])])
+        events = _model_events(meter, customer, 48, 3_600)
+        for i, event in enumerate(events):
+            event["payload"]["value"] = str(i)  # type: ignore[index]
+        h.submit_all([("batch", events)])
         h.submit_all([("cancel", (meter.event_name, "e5"))])
         h.run(h.engine.writer.applier.flush_packs)
         before = pack_rows(h.engine.reader())
     finally:
         h.close()
-    conn = sqlite3.connect(tmp_path / "metered.sqlite3", isolation_level=None)
-    conn.execute("DELETE FROM rollup_packs")
-    conn.execute("CREATE TABLE rollups (meter_pk, customer_pk, level, bucket, dims_pk, count,"
-                 " sum_hi, sum_lo, PRIMARY KEY (meter_pk, customer_pk, level, bucket, dims_pk))")
-    conn.execute("PRAGMA user_version=2")
-    conn.close()
-    engine = Engine.open(tmp_path, cache_mb=16)
-    engine.start()
+    engine = _restarted(
+        tmp_path, "DELETE FROM rollup_packs",
+        "CREATE TABLE rollups (meter_pk, customer_pk, level, bucket, dims_pk, count, sum_hi,"
+        " sum_lo, PRIMARY KEY (meter_pk, customer_pk, level, bucket, dims_pk))",
+        "PRAGMA user_version=2",
+    )
     try:
         conn = engine.reader()
         assert pack_rows(conn) == before
@@ -201,22 +220,14 @@ def test_packs_without_the_finer_levels_are_rebuilt_at_start_up(tmp_path: Path) 
     try:
         customer = h.customer()
         meter = h.meter("count", ("model",))
-        now = now_seconds()
-        h.submit_all([("batch", [
-            {"event_name": meter.event_name, "identifier": f"e{i}", "timestamp": now - i * 700,
-             "payload": {"stripe_customer_id": customer.id, "model": "ab"[i % 3 % 2]}}
-            for i in range(60)])])
+        h.submit_all([("batch", _model_events(meter, customer, 60, 700))])
         h.run(h.engine.writer.applier.flush_packs)
         before = pack_rows(h.engine.reader())
         assert {row[2] for row in before} == {0, 1, 2, 3, 4, 5}
     finally:
         h.close()
-    conn = sqlite3.connect(tmp_path / "metered.sqlite3", isolation_level=None)
-    conn.execute("DELETE FROM rollup_packs WHERE level IN (4, 5)")
-    conn.execute("DELETE FROM engine_state WHERE key='pack_levels'")
-    conn.close()
-    engine = Engine.open(tmp_path, cache_mb=16)
-    engine.start()
+    engine = _restarted(tmp_path, "DELETE FROM rollup_packs WHERE level IN (4, 5)",
+                        "DELETE FROM engine_state WHERE key='pack_levels'")
     try:
         assert pack_rows(engine.reader()) == before
     finally:
