@@ -1,19 +1,25 @@
-"""BatchValidator (the fast path for batches) answers exactly as validate_event, for any input."""
+"""The fast paths for batches (BatchValidator, typed decoding into columns) answer exactly as
+validate_event, for any input."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metered.clock import now_seconds
 from metered.errors import MeteredError
+from metered.ingest import wire_batch
+from metered.ingest.batches import validate_events
 from metered.ingest.validation import BatchValidator, validate_event
+from metered.ingest.wire_batch import Columns, decode_columns
 
 from engine_harness import Harness
 
@@ -123,3 +129,79 @@ def test_fast_path_is_taken_for_well_typed_events() -> None:
     assert fast is not None
     assert fast == validate_event(raw, h.caller, ctx, NOW)
     assert (fast.value, fast.scaled, fast.dims) == ("42", 42 * 10**12, '["gpt","eu"]')
+
+
+def _typed_envelope(raw: Any) -> Any:
+    """The event with envelope fields of the types the typed batch decoder takes (or absent)."""
+    if not isinstance(raw, dict):
+        return raw
+    event = dict(raw)
+    for name, types in (("event_name", str), ("identifier", str), ("timestamp", int)):
+        if name in event and (not isinstance(event[name], types) or isinstance(event[name], bool)
+                              or (name == "timestamp" and not -(2**63) <= event[name] < 2**63)):
+            del event[name]
+    return event
+
+
+def _comparable(columns: Columns, raw: list[Any]) -> dict[str, Any]:
+    """The columns, with generated identifiers (random, and so are their keys) masked and the
+    payloads decoded (the typed path keeps the text as sent)."""
+    out = {name: list(getattr(columns, name)) for name in Columns.__dataclass_fields__}
+    for i, position in enumerate(columns.positions):
+        if raw[position].get("identifier") in (None, ""):
+            out["identifier"][i], out["keys"][i] = "generated", b""
+    out["payload"] = [json.loads(p) for p in out["payload"]]
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batch=st.lists(raw_events(), min_size=1, max_size=8), typed=st.booleans(),
+       indent=st.sampled_from([None, 2]))
+def test_typed_batch_decoding_answers_as_validate_events(batch: list[Any], typed: bool,
+                                                         indent: int | None) -> None:
+    h = harness()
+    ctx = h.engine.ingest_context()
+    if typed:
+        batch = [_typed_envelope(raw) for raw in batch]
+    body = json.dumps(batch, indent=indent).encode()
+    try:
+        decoded = msgspec.json.decode(body)
+    except msgspec.DecodeError:  # NaN or a lone surrogate: not JSON, refused by both paths
+        assert decode_columns(body, h.caller, ctx, NOW) is None
+        return
+    typed_columns = decode_columns(body, h.caller, ctx, NOW)
+    if typed and all(isinstance(raw, dict) for raw in batch):
+        assert typed_columns is not None
+    if typed_columns is None:
+        return
+    expected = Columns.of(*validate_events(decoded, h.caller, ctx, NOW))
+    assert _comparable(typed_columns, decoded) == _comparable(expected, decoded)
+
+
+def test_clean_batch_is_decoded_without_the_general_validator(monkeypatch: Any) -> None:
+    h = harness()
+    ctx = h.engine.ingest_context()
+    batch = [{"event_name": "ev_sum", "identifier": f"w{i}", "timestamp": NOW - i,
+              "payload": {"stripe_customer_id": h.customers_ids[i % 2],  # type: ignore[attr-defined]
+                          "value": str(i), "model": "gpt", "region": None, "extra": [1, {}]}}
+             for i in range(20)]
+    batch += [{"event_name": "ev_count", "identifier": "c1",
+               "payload": {"stripe_customer_id": h.customers_ids[0]}}]  # type: ignore[attr-defined]
+
+    def general(*args: Any) -> Any:
+        raise AssertionError("the general validator was called")
+
+    monkeypatch.setattr(wire_batch, "validate_raw", general)
+    columns = decode_columns(json.dumps(batch).encode(), h.caller, ctx, NOW)
+    assert columns is not None and columns.positions == list(range(21))
+    assert columns.value[:3] == ["0", "1", "2"] and columns.value[20] == ""
+    assert columns.scaled_lo[2] + (columns.scaled_hi[2] << 40) == 2 * 10**12
+    assert json.loads(columns.payload[0])["extra"] == [1, {}]
+
+
+def test_typed_decoding_refuses_what_it_cannot_type() -> None:
+    h = harness()
+    ctx = h.engine.ingest_context()
+    for body in (b"", b"[]", b'{"events": 3}', b'[{"event_name": "ev_sum", "timestamp": "1"}]',
+                 b"[1]", b'"x"', json.dumps([{}] * 10_001).encode()):
+        assert decode_columns(body, h.caller, ctx, NOW) is None, body

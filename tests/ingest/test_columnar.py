@@ -67,7 +67,7 @@ def state(h: Harness, customers: list[str]) -> tuple[Any, ...]:
         conn.execute("SELECT * FROM rollup_extremes ORDER BY 1,2,3,4,5").fetchall(),
         pack_rows(conn),
         [(e.seq, e.meter_pk, e.customer_pk, e.dims_pk, e.ts, e.identifier, e.value,
-          anonymous(e.payload))
+          json.loads(anonymous(e.payload)))  # as sent, or re-encoded: the same JSON value
          for e in iter_events(conn)],
     )
 

@@ -74,29 +74,38 @@ def validate_events(raw_events: list[Any], caller: Caller, ctx: IngestContext, n
     positions: list[int] = []
     results: list[EventResult | None] = [None] * len(raw_events)
     for i, raw in enumerate(raw_events):
-        if not isinstance(raw, dict):
-            results[i] = EventResult(
-                "rejected", None, "parameter_invalid", "Each event must be a JSON object.", None
-            )
-            continue
-        try:
-            valid.append(validator(raw))
+        outcome = validate_raw(validator, raw, i, request_id)
+        if isinstance(outcome, ValidatedEvent):
+            valid.append(outcome)
             positions.append(i)
-        except MeteredError as exc:
-            identifier = raw.get("identifier")
-            results[i] = EventResult(
-                "rejected", identifier if isinstance(identifier, str) else None,
-                exc.code, exc.message, exc.param,
-            )
-        except (ValueError, TypeError):
-            # A validation bug must cost one event its answer, not the whole batch: log it loudly.
-            log.exception("validating event %d of %s raised", i, request_id)
-            identifier = raw.get("identifier")
-            results[i] = EventResult(
-                "rejected", identifier if isinstance(identifier, str) else None,
-                "parameter_invalid", "This event could not be validated.", None,
-            )
+        else:
+            results[i] = outcome
     return valid, positions, results
+
+
+def validate_raw(validator: BatchValidator, raw: Any, position: int,
+                 request_id: str = "") -> ValidatedEvent | EventResult:
+    """One decoded event of a batch: valid, or its rejection."""
+    if not isinstance(raw, dict):
+        return EventResult(
+            "rejected", None, "parameter_invalid", "Each event must be a JSON object.", None
+        )
+    try:
+        return validator(raw)
+    except MeteredError as exc:
+        identifier = raw.get("identifier")
+        return EventResult(
+            "rejected", identifier if isinstance(identifier, str) else None,
+            exc.code, exc.message, exc.param,
+        )
+    except (ValueError, TypeError):
+        # A validation bug must cost one event its answer, not the whole batch: log it loudly.
+        log.exception("validating event %d of %s raised", position, request_id)
+        identifier = raw.get("identifier")
+        return EventResult(
+            "rejected", identifier if isinstance(identifier, str) else None,
+            "parameter_invalid", "This event could not be validated.", None,
+        )
 
 
 def batch_body(results: list[EventResult | None]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ class ValidatedEvent:
     identifier: str
     value: str  # canonical decimal text for numeric formulas; the raw text for unique_count
     scaled: int  # value * 10**12 for numeric formulas, 0 for count and unique_count
-    payload: str  # canonical JSON
+    payload: str  # JSON text of the payload object (as sent in a JSON batch, else re-encoded)
 
 
 class EventResult(msgspec.Struct, frozen=True):

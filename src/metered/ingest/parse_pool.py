@@ -30,11 +30,12 @@ import numpy as np
 from metered.accounts import Caller
 from metered.billing.customers import CustomerDirectory
 from metered.errors import MeteredError
-from metered.ingest.batches import decode_batch, validate_events
+from metered.ingest.batches import NDJSON_TYPES, decode_batch, validate_events
 from metered.ingest.events import EventResult, ValidatedEvent, WireResult
 from metered.ingest.validation import IngestContext
+from metered.ingest.wire_batch import Columns, decode_columns
 from metered.metering.meters import Meter, MeterRegistry, load_all_meters
-from metered.metering.quantity import LO_BITS, LO_MASK
+from metered.metering.quantity import LO_BITS
 
 log = logging.getLogger("metered.parse")
 MIN_POOL_BYTES = 16_384  # smaller bodies are validated in-process: a round trip costs ~0.2 ms
@@ -109,35 +110,34 @@ def parse_in_worker(body: bytes, content_type: str, account_pk: int, livemode: b
 
 def parse_to_columns(body: bytes, content_type: str, caller: Caller, now: int,
                      ctx: IngestContext, request_id: str) -> ParsedBatch:
-    try:
-        raw_events = decode_batch(body, content_type)
-    except MeteredError as exc:
-        return ParsedBatch(error=(exc.message, exc.code, exc.param))
-    valid, positions, results = validate_events(raw_events, caller, ctx, now, request_id)
-    out = ParsedBatch(positions=positions, total=len(results))
-    out.rejected = [(i, r.identifier, r.code, r.message, r.param)
-                    for i, r in enumerate(results) if r is not None]
-    dims_index: dict[tuple[int, str], int] = {}
-    dims_idx = []
-    for e in valid:
-        pair = (e.meter.pk, e.dims)
-        idx = dims_index.get(pair)
-        if idx is None:
-            idx = dims_index[pair] = len(dims_index)
-        dims_idx.append(idx)
-    out.dims_table = list(dims_index)
-    out.dims_idx = _int64(dims_idx)
-    out.keys = [e.key for e in valid]
-    out.meter_pk = _int64([e.meter.pk for e in valid])
-    out.customer_pk = _int64([e.customer_pk for e in valid])
-    out.ts = _int64([e.ts for e in valid])
-    out.scaled_hi = _int64([e.scaled >> LO_BITS for e in valid])
-    out.scaled_lo = _int64([e.scaled & LO_MASK for e in valid])
-    out.identifier = [e.identifier for e in valid]
-    out.value = [e.value for e in valid]
-    out.payload = [e.payload for e in valid]
-    out.answer = _encode_json(accepted_answer(results, positions, out.identifier))
-    return out
+    columns = None
+    if content_type not in NDJSON_TYPES:
+        columns = decode_columns(body, caller, ctx, now, request_id)
+    if columns is None:
+        try:
+            raw_events = decode_batch(body, content_type)
+        except MeteredError as exc:
+            return ParsedBatch(error=(exc.message, exc.code, exc.param))
+        columns = Columns.of(*validate_events(raw_events, caller, ctx, now, request_id))
+    results = columns.results
+    return ParsedBatch(
+        total=len(results),
+        positions=columns.positions,
+        rejected=[(i, r.identifier, r.code, r.message, r.param)
+                  for i, r in enumerate(results) if r is not None],
+        keys=columns.keys,
+        meter_pk=_int64(columns.meter_pk),
+        customer_pk=_int64(columns.customer_pk),
+        ts=_int64(columns.ts),
+        dims_idx=_int64(columns.dims_idx),
+        dims_table=list(columns.dims_table),
+        scaled_hi=_int64(columns.scaled_hi),
+        scaled_lo=_int64(columns.scaled_lo),
+        identifier=columns.identifier,
+        value=columns.value,
+        payload=columns.payload,
+        answer=_encode_json(accepted_answer(results, columns.positions, columns.identifier)),
+    )
 
 
 def accepted_answer(results: list[EventResult | None], positions: list[int],

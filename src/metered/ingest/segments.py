@@ -7,7 +7,8 @@ and never changed afterwards. Three packed columns, so that each reader touches 
 - `fps`: the dedupe fingerprints (int64, little-endian). With the seqs they are the durable
   seen-set; the in-memory SeenIndex is rebuilt from this column alone at start-up.
 - `keys`: each event's meter and identifier: what confirming a suspected duplicate reads.
-- `data`: customer, dimension set, event timestamp, value and payload (canonical JSON).
+- `data`: customer, dimension set, event timestamp, value and payload (the JSON text of
+  the object: as sent in a JSON batch, msgspec's encoding from the other paths).
 
 One row per thousands of events, instead of a row (and index entries) per event, is what makes
 durable ingest cheap: see docs/benchmarks.md.
