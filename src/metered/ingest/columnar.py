@@ -2,8 +2,9 @@
 
 For a run of such requests with nothing unusual (no identifier seen before or twice, only sum
 and count meters, sums that fit int64 arithmetic), the writer assigns the seqs, stores one
-segment per request and adds the events to their minute packs (and the pending coarser ones),
-grouped with numpy: no Python object per event. Anything else goes through
+segment per request (its columns encoded by the worker but for the dimension-set pks) and adds
+the request's minute cells (grouped by the worker) to their packs and the pending coarser ones:
+no Python object per event. Anything else goes through
 EventApplier.apply_events, one request after the other, with the same results
 (tests/ingest/test_columnar.py).
 """
@@ -20,8 +21,8 @@ from metered.clock import now_ms
 from metered.ingest.apply import EventApplier
 from metered.ingest.events import EventResult
 from metered.ingest.parse_pool import ParsedBatch, events_of
-from metered.ingest.segments import SegmentData, SegmentKeys, write_segment
-from metered.metering.cells import minute_block
+from metered.ingest.segments import data_blob, write_segment_blobs
+from metered.metering.cells import SAFE_HI, merge
 from metered.metering.meters import Meter
 
 ALL_ACCEPTED = "all-accepted"  # the outcome of a request whose valid events were all new
@@ -38,7 +39,7 @@ def apply_parsed(applier: EventApplier, conn: sqlite3.Connection,
                 for parsed, meters in requests]
     ingested = now_ms()
     first_seq = applier.next_seq
-    columns: list[list[np.ndarray]] = []
+    blocks: list[np.ndarray] = []
     for (parsed, _), fps in zip(requests, fingerprints, strict=True):
         n = len(parsed.keys)
         if not n:
@@ -46,24 +47,16 @@ def apply_parsed(applier: EventApplier, conn: sqlite3.Connection,
         first = applier.next_seq
         dims_of = np.array([applier.dims_pk(conn, meter_pk, dims) if dims else 0
                             for meter_pk, dims in parsed.dims_table], dtype=np.int64)
-        meter_pk, customer_pk = parsed.column("meter_pk"), parsed.column("customer_pk")
-        ts, dims_pk = parsed.column("ts"), dims_of[parsed.column("dims_idx")]
-        write_segment(
-            conn, first, ingested, fps.tobytes(),
-            SegmentKeys(meter_pk.tolist(), parsed.identifier),
-            SegmentData(customer_pk.tolist(), dims_pk.tolist(), ts.tolist(), parsed.value,
-                        parsed.payload),
-        )
+        dims_pk = dims_of[parsed.column("dims_idx")]
+        write_segment_blobs(conn, first, ingested, fps.tobytes(), parsed.seg_keys,
+                            data_blob(parsed.seg_customers, dims_pk.tolist(), parsed.seg_rest))
         applier.accept(parsed.keys, fps.tolist(), first)
         applier.next_seq = first + n
-        columns.append([meter_pk, customer_pk, ts // 60, dims_pk, parsed.column("scaled_hi"),
-                        parsed.column("scaled_lo")])
-    if columns:
-        meter_pk, customer_pk, minute, dims_pk, hi, lo = (
-            np.concatenate(parts) for parts in zip(*columns, strict=True))
-        minute_cells = minute_block(meter_pk, customer_pk, minute, dims_pk,
-                                    np.ones(len(minute), dtype=np.int64), hi, lo)
-        applier.add_cells(conn, first_seq, applier.next_seq, minute_cells, ingested)
+        cells = parsed.minute_cells().copy()
+        cells[:, 4] = dims_of[cells[:, 4]]  # the worker grouped by dims_idx
+        blocks.append(cells)
+    if blocks:
+        applier.add_cells(conn, first_seq, applier.next_seq, merge(blocks), ingested)
     return [ALL_ACCEPTED] * len(requests)
 
 
@@ -76,8 +69,10 @@ def _fast_path_fits(applier: EventApplier, requests: Sequence[ParsedRequest],
         return False
     if len(set(keys)) != len(keys) or applier.pending(keys):
         return False  # a repeat inside the transaction: the general path sorts it out
+    if any(parsed.keys and not parsed.cells for parsed, _ in requests):
+        return False  # the worker found that its sums could overflow int64
     hi = np.concatenate([parsed.column("scaled_hi") for parsed, _ in requests])
-    if int(hi.max()) * len(hi) >= 1 << 62:
+    if int(np.abs(hi).max()) * len(hi) >= SAFE_HI:
         return False  # sums could overflow int64: the general path adds Python integers
     fps = np.concatenate(fingerprints)
     return not applier.index.candidates(fps.tolist())  # may be seen before: confirm one by one

@@ -32,8 +32,10 @@ from metered.billing.customers import CustomerDirectory
 from metered.errors import MeteredError
 from metered.ingest.batches import NDJSON_TYPES, decode_batch, validate_events
 from metered.ingest.events import EventResult, ValidatedEvent, WireResult
+from metered.ingest.segments import decode_keys, decode_rest, encode_data_parts, encode_keys
 from metered.ingest.validation import IngestContext
 from metered.ingest.wire_batch import Columns, decode_columns
+from metered.metering.cells import SAFE_HI, minute_block
 from metered.metering.meters import Meter, MeterRegistry, load_all_meters
 from metered.metering.quantity import LO_BITS
 
@@ -57,13 +59,20 @@ class ParsedBatch(msgspec.Struct, array_like=True):
     dims_table: list[tuple[int, str]] = []  # (meter_pk, canonical dimension values)
     scaled_hi: bytes = b""  # value * 10**12 = hi * 2**40 + lo
     scaled_lo: bytes = b""
-    identifier: list[str] = []
-    value: list[str] = []
-    payload: list[str] = []
+    # The segment's columns, encoded (ingest.segments; the writer adds the dims_pk column).
+    seg_keys: bytes = b""
+    seg_customers: bytes = b""
+    seg_rest: bytes = b""
+    # The events' minute cells (metering.cells), grouped, with dims_idx where dims_pk goes;
+    # empty if int64 sums could overflow (the writer then takes its general path).
+    cells: bytes = b""
     answer: bytes = b""  # the batch answer for when every valid event is accepted
 
     def column(self, name: str) -> np.ndarray:
         return np.frombuffer(getattr(self, name), dtype="<i8")
+
+    def minute_cells(self) -> np.ndarray:
+        return np.frombuffer(self.cells, dtype="<i8").reshape(-1, 8)
 
     def fingerprints(self) -> np.ndarray:
         """SeenIndex fingerprints: each key's first 8 bytes as a signed little-endian int."""
@@ -120,22 +129,33 @@ def parse_to_columns(body: bytes, content_type: str, caller: Caller, now: int,
             return ParsedBatch(error=(exc.message, exc.code, exc.param))
         columns = Columns.of(*validate_events(raw_events, caller, ctx, now, request_id))
     results = columns.results
+    meter_pk, customer_pk, ts, dims_idx, hi, lo = (
+        np.array(c, dtype=np.int64) for c in (columns.meter_pk, columns.customer_pk, columns.ts,
+                                              columns.dims_idx, columns.scaled_hi,
+                                              columns.scaled_lo))
+    cells = b""
+    if len(hi) and int(np.abs(hi).max()) * len(hi) < SAFE_HI:
+        cells = minute_block(meter_pk, customer_pk, ts // 60, dims_idx,
+                             np.ones(len(hi), dtype=np.int64), hi, lo).tobytes()
+    seg_customers, seg_rest = encode_data_parts(columns.customer_pk, columns.ts, columns.value,
+                                                columns.payload)
     return ParsedBatch(
         total=len(results),
         positions=columns.positions,
         rejected=[(i, r.identifier, r.code, r.message, r.param)
                   for i, r in enumerate(results) if r is not None],
         keys=columns.keys,
-        meter_pk=_int64(columns.meter_pk),
-        customer_pk=_int64(columns.customer_pk),
-        ts=_int64(columns.ts),
-        dims_idx=_int64(columns.dims_idx),
+        meter_pk=meter_pk.tobytes(),
+        customer_pk=customer_pk.tobytes(),
+        ts=ts.tobytes(),
+        dims_idx=dims_idx.tobytes(),
         dims_table=list(columns.dims_table),
-        scaled_hi=_int64(columns.scaled_hi),
-        scaled_lo=_int64(columns.scaled_lo),
-        identifier=columns.identifier,
-        value=columns.value,
-        payload=columns.payload,
+        scaled_hi=hi.tobytes(),
+        scaled_lo=lo.tobytes(),
+        seg_keys=encode_keys(columns.meter_pk, columns.identifier),
+        seg_customers=seg_customers,
+        seg_rest=seg_rest,
+        cells=cells,
         answer=_encode_json(accepted_answer(results, columns.positions, columns.identifier)),
     )
 
@@ -152,10 +172,6 @@ def accepted_answer(results: list[EventResult | None], positions: list[int],
     rejected = len(results) - len(positions)
     return {"object": "metered.event_batch", "accepted": len(positions), "duplicate": 0,
             "rejected": rejected, "results": wire}
-
-
-def _int64(values: list[int]) -> bytes:
-    return np.array(values, dtype="<i8").tobytes()
 
 
 # --- in the server -----------------------------------------------------------------------
@@ -176,14 +192,16 @@ def meters_of(parsed: ParsedBatch, meters: MeterRegistry) -> dict[int, Meter] | 
 def events_of(parsed: ParsedBatch, by_pk: dict[int, Meter]) -> list[ValidatedEvent]:
     """The valid events as objects again (for the writer's general path)."""
     dims = [parsed.dims_table[i][1] for i in parsed.column("dims_idx").tolist()]
+    identifiers = decode_keys(parsed.seg_keys).identifier if parsed.keys else []
+    _, values, payloads = decode_rest(parsed.seg_rest) if parsed.keys else ([], [], [])
     return [
         ValidatedEvent(key, by_pk[meter_pk], customer_pk, dims_text, ts, identifier, value,
                        (hi << LO_BITS) + lo, payload)
         for key, meter_pk, customer_pk, dims_text, ts, identifier, value, hi, lo, payload in zip(
             parsed.keys, parsed.column("meter_pk").tolist(),
             parsed.column("customer_pk").tolist(), dims, parsed.column("ts").tolist(),
-            parsed.identifier, parsed.value, parsed.column("scaled_hi").tolist(),
-            parsed.column("scaled_lo").tolist(), parsed.payload, strict=True,
+            identifiers, values, parsed.column("scaled_hi").tolist(),
+            parsed.column("scaled_lo").tolist(), payloads, strict=True,
         )
     ]
 

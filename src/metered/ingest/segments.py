@@ -92,11 +92,49 @@ class SegmentBuilder:
 def write_segment(conn: sqlite3.Connection, first_seq: int, ingested_ms: int, fps: bytes,
                   keys: SegmentKeys, data: SegmentData) -> None:
     """Store events first_seq .. first_seq + len(fps) / 8 - 1; `fps` as little-endian int64."""
+    write_segment_blobs(conn, first_seq, ingested_ms, fps, _encode(keys), _encode(data))
+
+
+def write_segment_blobs(conn: sqlite3.Connection, first_seq: int, ingested_ms: int, fps: bytes,
+                        keys: bytes, data: bytes) -> None:
+    """write_segment, with the columns already encoded (encode_keys, data_blob)."""
     conn.execute(
         "INSERT INTO event_segments (first_seq, count, ingested_ms, fps, keys, data)"
         " VALUES (?,?,?,?,?,?)",
-        (first_seq, len(fps) // 8, ingested_ms, fps, _encode(keys), _encode(data)),
+        (first_seq, len(fps) // 8, ingested_ms, fps, keys, data),
     )
+
+
+# A parse worker encodes what it knows of a segment; the writer only adds the dimension-set
+# pks, which it alone assigns. SegmentData is a msgpack array of five values; an array is its
+# header byte followed by its values' encodings, so the parts are joined as bytes.
+_DATA_HEADER = b"\x95"  # fixarray of 5: customer_pk, dims_pk, ts, value, payload
+_Rest = tuple[list[int], list[str], list[str]]
+_decode_rest = msgspec.msgpack.Decoder(_Rest).decode
+
+
+def encode_keys(meter_pk: list[int], identifier: list[str]) -> bytes:
+    return _encode(SegmentKeys(meter_pk, identifier))
+
+
+def encode_data_parts(customer_pk: list[int], ts: list[int], value: list[str],
+                      payload: list[str]) -> tuple[bytes, bytes]:
+    """(customers, rest): the parts of a SegmentData blob without its dims_pk column."""
+    return _encode(customer_pk), _encode((ts, value, payload))
+
+
+def data_blob(customers: bytes, dims_pk: list[int], rest: bytes) -> bytes:
+    """The SegmentData blob of the parts encode_data_parts made, with the dims_pk column."""
+    return b"".join((_DATA_HEADER, customers, _encode(dims_pk), rest[1:]))
+
+
+def decode_keys(blob: bytes) -> SegmentKeys:
+    return _decode_keys(blob)
+
+
+def decode_rest(rest: bytes) -> _Rest:
+    """(ts, value, payload) of encode_data_parts' `rest`."""
+    return _decode_rest(rest)
 
 
 def segment_holding(conn: sqlite3.Connection, seq: int) -> tuple[int, int] | None:
