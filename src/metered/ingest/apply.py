@@ -71,7 +71,7 @@ class EventApplier:
         self._dims: dict[tuple[int, str], int] = {}
         self._pending_dims: dict[tuple[int, str], int] = {}
         self._pending_keys: dict[bytes, int] = {}  # accepted in the open transaction
-        self._pending_fps: list[tuple[int, int]] = []  # their (fingerprint, seq), in order
+        self._pending_fps: list[tuple[np.ndarray, np.ndarray]] = []  # (fingerprints, seqs)
         self._meter_keys: dict[int, tuple[int, bool, str]] = {}
         self._load_index(conn)
         self._upgrade_cells(conn)
@@ -85,12 +85,12 @@ class EventApplier:
 
     # --- transaction bookkeeping ---------------------------------------------------------
 
-    def mark(self) -> tuple[int, int, int, int]:
+    def mark(self) -> tuple[int, int, int, int, int]:
         """A point to return to if the enclosing savepoint is rolled back."""
         return (self.next_seq, len(self._pending_dims), len(self._pending_keys),
-                self.unflushed.mark())
+                self.unflushed.mark(), len(self._pending_fps))
 
-    def restore(self, mark: tuple[int, int, int, int]) -> None:
+    def restore(self, mark: tuple[int, int, int, int, int]) -> None:
         self.next_seq = mark[0]
         self.pack_cache.clear()  # the savepoint's pack writes are undone
         self.unflushed.restore(mark[3])
@@ -98,12 +98,14 @@ class EventApplier:
             del self._pending_dims[key]
         for key in list(self._pending_keys)[mark[2] :]:
             del self._pending_keys[key]
-        del self._pending_fps[mark[2] :]
+        del self._pending_fps[mark[4] :]
 
     def committed(self) -> None:
         self._dims.update(self._pending_dims)
         self._pending_dims.clear()
-        self.index.add(self._pending_fps)
+        if self._pending_fps:
+            fps, seqs = zip(*self._pending_fps, strict=True)
+            self.index.add(np.concatenate(fps), np.concatenate(seqs))
         self._pending_keys.clear()
         self._pending_fps = []
         self.unflushed.committed()
@@ -120,11 +122,12 @@ class EventApplier:
         self._flushed_through = None
         self.next_seq = max_seq(conn) + 1
 
-    def accept(self, keys: Sequence[bytes], fps: Sequence[int], first_seq: int) -> None:
-        """Record keys accepted in the open transaction, with seqs first_seq, first_seq + 1, ..."""
-        seqs = range(first_seq, first_seq + len(keys))
-        self._pending_keys.update(zip(keys, seqs, strict=True))
-        self._pending_fps.extend(zip(fps, seqs, strict=True))
+    def accept(self, keys: Sequence[bytes], fps: np.ndarray, first_seq: int) -> None:
+        """Record keys accepted in the open transaction, with seqs first_seq, first_seq + 1, ...
+        (`fps`: their fingerprints, int64)."""
+        end = first_seq + len(keys)
+        self._pending_keys.update(zip(keys, range(first_seq, end), strict=True))
+        self._pending_fps.append((fps, np.arange(first_seq, end, dtype=np.int64)))
 
     def pending(self, keys: Sequence[bytes]) -> bool:
         """Whether any of these keys was accepted earlier in the open transaction."""
@@ -294,7 +297,8 @@ class EventApplier:
                      ) -> list[EventResult]:
         results: list[EventResult] = [ACCEPTED] * len(events)
         pending = self._pending_keys
-        pending_fps = self._pending_fps
+        new_fps: list[int] = []
+        new_seqs: list[int] = []
         keys = [e.key for e in events]
         fps = [fingerprint(k) for k in keys]
         stored = self._confirmed(conn, keys, self.index.candidates(fps))
@@ -313,7 +317,8 @@ class EventApplier:
                 segment.write(conn, ingested)
                 segment = SegmentBuilder(seq)
             pending[key] = seq
-            pending_fps.append((fps[i], seq))
+            new_fps.append(fps[i])
+            new_seqs.append(seq)
             meter = event.meter
             meter_pk = meter.pk
             dims_pk = self.dims_pk(conn, meter_pk, event.dims) if event.dims else 0
@@ -341,6 +346,8 @@ class EventApplier:
                     extremes.append((meter_pk, customer_pk, dims_pk, ts, seq, *split(scaled)))
             seq += 1
         self.next_seq = seq
+        self._pending_fps.append((np.array(new_fps, dtype=np.int64),
+                                  np.array(new_seqs, dtype=np.int64)))
         segment.write(conn, ingested)
         if sums:
             self.add_sums(conn, first_seq, seq, sums, ingested)

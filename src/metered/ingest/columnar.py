@@ -50,7 +50,7 @@ def apply_parsed(applier: EventApplier, conn: sqlite3.Connection,
         dims_pk = dims_of[parsed.column("dims_idx")]
         write_segment_blobs(conn, first, ingested, fps.tobytes(), parsed.seg_keys,
                             data_blob(parsed.seg_customers, dims_pk.tolist(), parsed.seg_rest))
-        applier.accept(parsed.keys, fps.tolist(), first)
+        applier.accept(parsed.keys, fps, first)
         applier.next_seq = first + n
         cells = parsed.minute_cells().copy()
         cells[:, 4] = dims_of[cells[:, 4]]  # the worker grouped by dims_idx

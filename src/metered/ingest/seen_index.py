@@ -5,9 +5,11 @@ that counts it, carries the 64-bit fingerprint of its dedupe key. This index ans
 stored events might have this key?" without touching disk; every hit is confirmed against the
 stored event (see EventApplier), so a fingerprint collision can never drop an event.
 
-Layout: a dict of recent ids plus sorted numpy runs (16 bytes per id), merged like an LSM tree so
-that inserts stay O(1) and lookups O(log n) per run. Keys never leave the index while their
-events are inside the window; `expire_before` drops older ones at the next merge.
+Layout: sorted numpy runs (16 bytes per id), merged like an LSM tree. Each commit adds its ids as
+one run, sorted with numpy (no Python object per id); a new run is merged into the one before it
+while that one is at most twice its size, so there are O(log n) runs and each id is merged
+O(log n) times; lookups cost a binary search per run. Keys never leave the index while their
+events are inside the window; `expire_before` drops older ones.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ import threading
 
 import numpy as np
 
-RECENT_LIMIT = 1 << 17
-MERGE_FACTOR = 1  # merge runs of similar size: O(log n) runs, each id merged O(log n) times
+MERGE_FACTOR = 2  # merge a new run into a predecessor at most this many times its size
 FILTER_LOG2 = 28  # the lookup filter: 2**28 bits (32 MiB), ~7% false hits at 20M ids
 FILTER_BITS = 1 << FILTER_LOG2
 MAX_MERGED = 1 << 20  # ... but never into runs of more than ~1M ids (20 runs for 20M ids)
@@ -61,8 +62,6 @@ class SeenIndex:
     """Thread-safe: the writer adds and looks up; merges swap runs under a lock."""
 
     def __init__(self) -> None:
-        self._recent: dict[int, int] = {}
-        self._recent_extra: dict[int, list[int]] = {}  # fingerprint collisions (rare)
         self._runs: list[_Run] = []
         self._min_seq = 0
         self._lock = threading.Lock()
@@ -80,14 +79,12 @@ class SeenIndex:
         return ((self._bits[slots >> 3] >> (slots & 7).astype(np.uint8)) & 1).astype(bool)
 
     def __len__(self) -> int:
-        return len(self._recent) + sum(len(v) for v in self._recent_extra.values()) + sum(
-            len(r) for r in self._runs
-        )
+        return sum(len(r) for r in self._runs)
 
     @property
     def nbytes(self) -> int:
         runs = sum(r.fps.nbytes + r.seqs.nbytes for r in self._runs)
-        return runs + len(self._recent) * 100 + self._bits.nbytes
+        return runs + self._bits.nbytes
 
     def load(self, fps: np.ndarray, seqs: np.ndarray) -> None:
         """Bulk-load (at start-up) the fingerprints of the events inside the window."""
@@ -111,13 +108,6 @@ class SeenIndex:
 
     def _candidates(self, fps: list[int]) -> dict[int, list[int]]:
         found: dict[int, list[int]] = {}
-        recent, extra = self._recent, self._recent_extra
-        for i, fp in enumerate(fps):
-            seq = recent.get(fp)
-            if seq is not None:
-                found[i] = [seq, *extra.get(fp, ())]
-            elif extra and fp in extra:
-                found[i] = list(extra[fp])
         runs = self._runs
         if runs and fps:
             batch = np.fromiter(fps, dtype=np.int64, count=len(fps))
@@ -128,31 +118,21 @@ class SeenIndex:
                     found.setdefault(i, []).extend(run.seqs[left[i] : right[i]].tolist())
         return found
 
-    def add(self, items: list[tuple[int, int]]) -> None:
-        """Record committed (fingerprint, seq) pairs."""
-        if items:
-            self._mark(np.fromiter((fp for fp, _ in items), dtype=np.int64, count=len(items)))
-        recent, extra = self._recent, self._recent_extra
-        for fp, seq in items:
-            old = recent.get(fp)
-            if old is None:
-                recent[fp] = seq
-            else:
-                extra.setdefault(fp, []).append(seq)
-        if len(recent) >= RECENT_LIMIT:
-            with self._lock:
-                self._flush_recent_locked()
-                self._compact_locked()
+    def add(self, fps: np.ndarray, seqs: np.ndarray) -> None:
+        """Record committed ids: fingerprints (int64) and their seqs, as arrays."""
+        if not len(fps):
+            return
+        fps = np.ascontiguousarray(fps, dtype=np.int64)
+        self._mark(fps)
+        run = _sorted_run(fps, np.asarray(seqs, dtype=np.int64), self._min_seq)
+        with self._lock:
+            self._runs.append(run)
+            self._compact_locked()
 
     def expire_before(self, min_seq: int) -> None:
         """Forget the ids of events with seq < min_seq (linear in the index size, no sort)."""
         with self._lock:
             self._min_seq = max(self._min_seq, min_seq)
-            self._recent = {fp: s for fp, s in self._recent.items() if s >= min_seq}
-            self._recent_extra = {
-                fp: kept for fp, seqs in self._recent_extra.items()
-                if (kept := [s for s in seqs if s >= min_seq])
-            }
             runs = []
             for run in self._runs:
                 if len(run) and run.seqs.min() < min_seq:
@@ -161,23 +141,6 @@ class SeenIndex:
                 if len(run):
                     runs.append(run)
             self._runs = runs
-
-    def _flush_recent_locked(self) -> None:
-        n = len(self._recent) + sum(len(v) for v in self._recent_extra.values())
-        fps = np.empty(n, dtype=np.int64)
-        seqs = np.empty(n, dtype=np.int64)
-        fps[: len(self._recent)] = np.fromiter(self._recent.keys(), np.int64, len(self._recent))
-        seqs[: len(self._recent)] = np.fromiter(
-            self._recent.values(), np.int64, len(self._recent)
-        )
-        i = len(self._recent)
-        for fp, extra in self._recent_extra.items():
-            for seq in extra:
-                fps[i], seqs[i] = fp, seq
-                i += 1
-        self._runs.append(_sorted_run(fps, seqs, self._min_seq))
-        self._recent = {}
-        self._recent_extra = {}
 
     def _compact_locked(self) -> None:
         runs = [r for r in self._runs if len(r)]
