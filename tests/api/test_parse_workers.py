@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -14,7 +16,7 @@ import pytest
 
 from metered.ingest.parse_pool import MIN_POOL_BYTES
 
-from conftest import Server
+from conftest import Server, start_server
 
 
 class Tenant:
@@ -118,3 +120,32 @@ def test_workers_see_deleted_customers_and_deactivated_meters(tenant: Tenant) ->
     body = tenant.post([tenant.event(f"z{i}", "1") for i in range(300)])
     assert body["accepted"] == 300
     assert tenant.total() == 150 + 150 + 300
+
+
+def test_workers_leave_when_the_server_is_killed(tmp_path: Path) -> None:
+    """SIGKILL leaves no clean-up to the server: its parse workers must notice and leave, not
+    live on holding the store open."""
+    own = start_server(tmp_path / "data")
+    try:
+        with own.client() as client:
+            tenant = Tenant(client)
+            result = tenant.post([tenant.event(f"kill-{i}", 1) for i in range(300)])
+            assert result["accepted"] == 300
+        children = [int(pid) for pid in subprocess.run(
+            ["pgrep", "-P", str(own.process.pid)], capture_output=True, text=True,
+        ).stdout.split()]
+        assert children, "the batch went through a parse worker"
+    finally:
+        own.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.1)
+    assert not [pid for pid in children if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie has left
+    except FileNotFoundError:
+        return False

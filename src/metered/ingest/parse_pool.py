@@ -19,6 +19,8 @@ import logging
 import multiprocessing
 import os
 import sqlite3
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -108,6 +110,16 @@ _state: _WorkerState | None = None
 def _init_worker(db_path: str) -> None:
     global _state
     _state = _WorkerState(db_path)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch",
+                     daemon=True).start()
+
+
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """A server killed with SIGKILL cannot stop its pool: its workers would live on, idle,
+    holding the store open. Each one leaves within a second of its parent."""
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(0)
 
 
 def parse_in_worker(body: bytes, content_type: str, account_pk: int, livemode: bool, now: int,
