@@ -19,8 +19,14 @@ Status = Literal["accepted", "duplicate", "rejected"]
 
 def dedupe_key(account_pk: int, livemode: bool, event_name: str, identifier: str) -> bytes:
     """The exactly-once key: never the timestamp (see ARCHITECTURE.md, invariant 2)."""
-    material = f"{account_pk}\x1f{int(livemode)}\x1f{event_name}\x1f{identifier}".encode()
+    material = dedupe_key_prefix(account_pk, livemode, event_name) + identifier.encode()
     return hashlib.blake2b(material, digest_size=16).digest()
+
+
+def dedupe_key_prefix(account_pk: int, livemode: bool, event_name: str) -> bytes:
+    """What dedupe_key hashes before the identifier's UTF-8 (the batch paths compute it once
+    per meter, then hash prefix + identifier for each event)."""
+    return f"{account_pk}\x1f{int(livemode)}\x1f{event_name}\x1f".encode()
 
 
 @dataclass(slots=True)

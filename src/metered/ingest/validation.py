@@ -16,7 +16,13 @@ import msgspec
 from metered.accounts import Caller
 from metered.billing.customers import CustomerDirectory
 from metered.errors import InvalidRequestError, invalid_param, missing_param
-from metered.ingest.events import MAX_FUTURE_SECONDS, MAX_PAST_SECONDS, ValidatedEvent, dedupe_key
+from metered.ingest.events import (
+    MAX_FUTURE_SECONDS,
+    MAX_PAST_SECONDS,
+    ValidatedEvent,
+    dedupe_key,
+    dedupe_key_prefix,
+)
 from metered.metering.meters import MeterRegistry
 from metered.metering.quantity import QuantityError, parse_scaled
 
@@ -229,8 +235,8 @@ class BatchValidator:
         meter = self.ctx.meters.for_event(self.caller, event_name)
         plan = None
         if meter is not None and meter.formula in ("sum", "max", "last"):
-            prefix = f"{self.caller.account_pk}\x1f{int(self.caller.livemode)}\x1f{event_name}\x1f"
-            plan = _Plan(meter, prefix.encode(), meter.customer_key, meter.value_key,
+            prefix = dedupe_key_prefix(self.caller.account_pk, self.caller.livemode, event_name)
+            plan = _Plan(meter, prefix, meter.customer_key, meter.value_key,
                          tuple(meter.dimension_keys))
         self._plans[event_name] = plan
         return plan

@@ -32,6 +32,7 @@ from metered.ingest.events import (
     MAX_PAST_SECONDS,
     EventResult,
     ValidatedEvent,
+    dedupe_key_prefix,
 )
 from metered.ingest.validation import MAX_IDENTIFIER, BatchValidator, IngestContext
 from metered.metering.meters import Meter
@@ -99,17 +100,10 @@ class Columns:
                 self.payload)
 
     def add(self, position: int, event: ValidatedEvent) -> None:
-        self.positions.append(position)
-        self.keys.append(event.key)
-        self.meter_pk.append(event.meter.pk)
-        self.customer_pk.append(event.customer_pk)
-        self.ts.append(event.ts)
-        self.dims_idx.append(self.dims(event.meter.pk, event.dims))
-        self.scaled_hi.append(event.scaled >> LO_BITS)
-        self.scaled_lo.append(event.scaled & LO_MASK)
-        self.identifier.append(event.identifier)
-        self.value.append(event.value)
-        self.payload.append(event.payload)
+        meter_pk = event.meter.pk
+        self.append_row((position, event.key, meter_pk, event.customer_pk, event.ts,
+                         self.dims(meter_pk, event.dims), event.scaled >> LO_BITS,
+                         event.scaled & LO_MASK, event.identifier, event.value, event.payload))
 
     @classmethod
     def of(cls, valid: list[ValidatedEvent], positions: list[int],
@@ -127,8 +121,7 @@ class _Plan:
 
     def __init__(self, meter: Meter, caller: Caller):
         self.meter = meter
-        prefix = f"{caller.account_pk}\x1f{int(caller.livemode)}\x1f{meter.event_name}\x1f"
-        self.key_prefix = prefix.encode()
+        self.key_prefix = dedupe_key_prefix(caller.account_pk, caller.livemode, meter.event_name)
         self.numeric = meter.formula != "count"
         fields: list[tuple[str, Any, None]] = [("c", str | None, None)]
         rename = {"c": meter.customer_key}
