@@ -37,7 +37,7 @@ def test_finds_every_id_across_merges() -> None:
 def test_fingerprint_collisions_keep_every_seq() -> None:
     index = SeenIndex()
     _add(index, [(42, 1), (42, 2)])
-    index.load(np.array([42, 7], dtype=np.int64), np.array([3, 4], dtype=np.int64))
+    index.add(np.array([42, 7], dtype=np.int64), np.array([3, 4], dtype=np.int64))
     assert sorted(index.candidates([42])[0]) == [1, 2, 3]
 
 

@@ -80,7 +80,7 @@ class EventApplier:
     def _load_index(self, conn: sqlite3.Connection) -> None:
         first = seq_ingested_since(conn, now_ms() - WINDOW_MS)
         for fps, seqs in fingerprints_since(conn, first):
-            self.index.load(fps, seqs)
+            self.index.add(fps, seqs)
         self.index.expire_before(first)
 
     # --- transaction bookkeeping ---------------------------------------------------------

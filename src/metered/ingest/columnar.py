@@ -22,7 +22,7 @@ from metered.ingest.apply import EventApplier
 from metered.ingest.events import EventResult
 from metered.ingest.parse_pool import ParsedBatch, events_of
 from metered.ingest.segments import data_blob, write_segment_blobs
-from metered.metering.cells import SAFE_HI, merge
+from metered.metering.cells import SAFE_HI, hi_bound, merge
 from metered.metering.meters import Meter
 
 ALL_ACCEPTED = "all-accepted"  # the outcome of a request whose valid events were all new
@@ -72,7 +72,7 @@ def _fast_path_fits(applier: EventApplier, requests: Sequence[ParsedRequest],
     if any(parsed.keys and not parsed.cells for parsed, _ in requests):
         return False  # the worker found that its sums could overflow int64
     hi = np.concatenate([parsed.column("scaled_hi") for parsed, _ in requests])
-    if int(np.abs(hi).max()) * len(hi) >= SAFE_HI:
+    if hi_bound(hi) >= SAFE_HI:
         return False  # sums could overflow int64: the general path adds Python integers
     fps = np.concatenate(fingerprints)
     return not applier.index.candidates(fps.tolist())  # may be seen before: confirm one by one

@@ -37,7 +37,7 @@ from metered.ingest.events import EventResult, ValidatedEvent, WireResult
 from metered.ingest.segments import decode_keys, decode_rest, encode_data_parts, encode_keys
 from metered.ingest.validation import IngestContext
 from metered.ingest.wire_batch import Columns, decode_columns
-from metered.metering.cells import SAFE_HI, minute_block
+from metered.metering.cells import SAFE_HI, hi_bound, minute_block
 from metered.metering.meters import Meter, MeterRegistry, load_all_meters
 from metered.metering.quantity import LO_BITS
 
@@ -146,7 +146,7 @@ def parse_to_columns(body: bytes, content_type: str, caller: Caller, now: int,
                                               columns.dims_idx, columns.scaled_hi,
                                               columns.scaled_lo))
     cells = b""
-    if len(hi) and int(np.abs(hi).max()) * len(hi) < SAFE_HI:
+    if len(hi) and hi_bound(hi) < SAFE_HI:
         cells = minute_block(meter_pk, customer_pk, ts // 60, dims_idx,
                              np.ones(len(hi), dtype=np.int64), hi, lo).tobytes()
     seg_customers, seg_rest = encode_data_parts(columns.customer_pk, columns.ts, columns.value,

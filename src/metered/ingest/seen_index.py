@@ -86,14 +86,6 @@ class SeenIndex:
         runs = sum(r.fps.nbytes + r.seqs.nbytes for r in self._runs)
         return runs + self._bits.nbytes
 
-    def load(self, fps: np.ndarray, seqs: np.ndarray) -> None:
-        """Bulk-load (at start-up) the fingerprints of the events inside the window."""
-        fps = np.ascontiguousarray(fps, dtype=np.int64)
-        self._mark(fps)
-        with self._lock:
-            self._runs.append(_sorted_run(fps, seqs.astype(np.int64), 0))
-            self._compact_locked()
-
     def candidates(self, fps: list[int]) -> dict[int, list[int]]:
         """For each position whose fingerprint is known: the seqs of events that may match."""
         found: dict[int, list[int]] = {}
@@ -119,7 +111,8 @@ class SeenIndex:
         return found
 
     def add(self, fps: np.ndarray, seqs: np.ndarray) -> None:
-        """Record committed ids: fingerprints (int64) and their seqs, as arrays."""
+        """Record committed ids (a commit's, or at start-up the window's): fingerprints (int64)
+        and their seqs, as arrays."""
         if not len(fps):
             return
         fps = np.ascontiguousarray(fps, dtype=np.int64)

@@ -30,6 +30,8 @@ MAX_IDENTIFIER = 255
 MAX_PAYLOAD_KEYS = 100
 MAX_PAYLOAD_BYTES = 16_384
 MAX_UNIQUE_VALUE = 256
+MAX_DIMENSION_VALUE = 200
+_SCALE = 10**12
 _json_encode = msgspec.json.Encoder().encode
 _ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T", re.ASCII)
 _INT_RE = re.compile(r"-?[0-9]{1,19}")
@@ -182,7 +184,7 @@ def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, n
                     raise invalid_param(
                         f"payload[{key}]", "A dimension value must be a string or a number."
                     ) from None
-                if len(dim) > 200:
+                if len(dim) > MAX_DIMENSION_VALUE:
                     raise invalid_param(f"payload[{key}]", "A dimension value is too long.")
             dim_values.append(dim)
         dims = _json_encode(dim_values).decode()
@@ -200,6 +202,19 @@ def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, n
         meter=meter, customer_pk=customer_pk, dims=dims, ts=ts, identifier=identifier,
         value=value, scaled=scaled, payload=payload_json,
     )
+
+
+def plain_quantity(raw_value: object) -> tuple[str, int] | None:
+    """(canonical text, value * 10**12) of a non-negative integer value of at most 15 digits,
+    sent as a JSON number or as ASCII digits; None for anything else (parse_scaled decides)."""
+    if type(raw_value) is str and 0 < len(raw_value) <= 15 and raw_value.isdigit() and (
+        raw_value.isascii()
+    ):
+        value = raw_value.lstrip("0") or "0"
+        return value, int(value) * _SCALE
+    if type(raw_value) is int and 0 <= raw_value < 10**15:
+        return str(raw_value), raw_value * _SCALE
+    return None
 
 
 @dataclass(slots=True)
@@ -264,16 +279,10 @@ class BatchValidator:
             if customer_pk is None:
                 return None
             self._customers[customer_id] = customer_pk
-        raw_value = payload.get(plan.value_key)
-        if type(raw_value) is str and 0 < len(raw_value) <= 15 and raw_value.isdigit() and (
-            raw_value.isascii()
-        ):
-            value = raw_value.lstrip("0") or "0"
-            scaled = int(value) * 1_000_000_000_000
-        elif type(raw_value) is int and 0 <= raw_value < 10**15:
-            value, scaled = str(raw_value), raw_value * 1_000_000_000_000
-        else:
+        quantity = plain_quantity(payload.get(plan.value_key))
+        if quantity is None:
             return None
+        value, scaled = quantity
         dims = ""
         if plan.dimension_keys:
             values = tuple(payload.get(k) for k in plan.dimension_keys)
@@ -282,7 +291,8 @@ class BatchValidator:
             except TypeError:  # an unhashable value (object, array): not a dimension value
                 return None
             if dims_text is None:
-                if not all(v is None or (type(v) is str and len(v) <= 200) for v in values):
+                if not all(v is None or (type(v) is str and len(v) <= MAX_DIMENSION_VALUE)
+                           for v in values):
                     return None
                 dims_text = self._dims[values] = _json_encode(list(values)).decode()
             dims = dims_text

@@ -34,14 +34,20 @@ from metered.ingest.events import (
     ValidatedEvent,
     dedupe_key_prefix,
 )
-from metered.ingest.validation import MAX_IDENTIFIER, BatchValidator, IngestContext
+from metered.ingest.validation import (
+    MAX_DIMENSION_VALUE,
+    MAX_IDENTIFIER,
+    MAX_UNIQUE_VALUE,
+    BatchValidator,
+    IngestContext,
+    plain_quantity,
+)
 from metered.metering.meters import Meter
 from metered.metering.quantity import LO_BITS, LO_MASK
 
 # A payload shorter than this cannot hold more than MAX_PAYLOAD_KEYS (100) keys: 101 keys take
 # at least `{` + 101 x `"":0` + 100 commas + `}` = 506 bytes, fewer than MAX_PAYLOAD_BYTES too.
 SMALL_PAYLOAD = 506
-_SCALE = 10**12
 _NULL = msgspec.Raw(b"null")
 
 
@@ -214,24 +220,20 @@ def decode_columns(body: bytes, caller: Caller, ctx: IngestContext, now: int,
             customers[customer_id] = customer_pk  # type: ignore[index]
         raw_value = payload.v
         if not plan.numeric:
-            value, scaled = ("" if raw_value is None else raw_value[:256]), 0
-        elif type(raw_value) is str and 0 < len(raw_value) <= 15 and raw_value.isdigit() and (
-            raw_value.isascii()
-        ):
-            value = raw_value.lstrip("0") or "0"
-            scaled = int(value) * _SCALE
-        elif type(raw_value) is int and 0 <= raw_value < 10**15:
-            value, scaled = str(raw_value), raw_value * _SCALE
+            value, scaled = ("" if raw_value is None else raw_value[:MAX_UNIQUE_VALUE]), 0
         else:
-            slow.append(position)
-            continue
+            quantity = plain_quantity(raw_value)
+            if quantity is None:
+                slow.append(position)
+                continue
+            value, scaled = quantity
         if plan.dims_at is None:
             dims_idx = plan.no_dims(columns)
         else:
             values = astuple(payload)[plan.dims_at :]
             dims_idx = plan.dims.get(values)  # type: ignore[assignment]
             if dims_idx is None:
-                if not all(v is None or len(v) <= 200 for v in values):
+                if not all(v is None or len(v) <= MAX_DIMENSION_VALUE for v in values):
                     slow.append(position)
                     continue
                 dims_idx = plan.dims[values] = columns.dims(plan.meter.pk,

@@ -91,4 +91,10 @@ def merge(blocks: list[np.ndarray]) -> np.ndarray:
 
 def bound(block: np.ndarray) -> int:
     """An upper bound of |sum_hi| over the block's rows (to keep merged sums in int64)."""
-    return int(np.abs(block[:, 6]).max()) * len(block) if len(block) else 0
+    return hi_bound(block[:, 6])
+
+
+def hi_bound(hi: np.ndarray) -> int:
+    """An upper bound of |sum| over these sum_hi values: merged, they stay in int64 while it is
+    below SAFE_HI."""
+    return int(np.abs(hi).max()) * len(hi) if len(hi) else 0

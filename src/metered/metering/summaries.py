@@ -17,7 +17,7 @@ from decimal import Decimal
 import numpy as np
 
 from metered.metering import packs
-from metered.metering.cells import SAFE_HI, group
+from metered.metering.cells import SAFE_HI, group, hi_bound
 from metered.metering.meters import Meter
 from metered.metering.pending import Block, PendingPacks
 from metered.metering.quantity import LO_BITS, SCALE, from_scaled, join
@@ -253,7 +253,7 @@ def _group_sums(window: np.ndarray, dims: np.ndarray, count: np.ndarray, hi: np.
     n = len(count)
     if not n:
         return ([], [], [], [])
-    if int(np.abs(hi).max()) * n >= SAFE_HI or n >= 1 << 22:  # lo sums stay below 2**62 too
+    if hi_bound(hi) >= SAFE_HI or n >= 1 << 22:  # lo sums stay below 2**62 too
         out: dict[tuple[int, int], list[int]] = {}
         for w, d, c, h, low in zip(window.tolist(), dims.tolist(), count.tolist(), hi.tolist(),
                                    lo.tolist(), strict=True):
