@@ -94,6 +94,19 @@ class Columns:
             idx = self.dims_table[pair] = len(self.dims_table)
         return idx
 
+    def number_dims_in_order(self) -> None:
+        """Renumber the dimension sets by their first event's position. The fast loop numbers
+        them as it meets them, before the events it leaves to the general validator; the
+        writer assigns dimension-set pks in this order, which must not depend on the path."""
+        order: dict[int, int] = {}
+        for idx in self.dims_idx:
+            order.setdefault(idx, len(order))
+        if all(old == new for old, new in order.items()):
+            return
+        table = list(self.dims_table)
+        self.dims_table = {table[old]: new for old, new in order.items()}
+        self.dims_idx = [order[idx] for idx in self.dims_idx]
+
     def append_row(self, row: tuple[Any, ...]) -> None:
         """A fast path row: (position, key, meter, customer, ts, dims index, scaled hi, scaled
         lo, identifier, value, payload)."""
@@ -262,6 +275,7 @@ def decode_columns(body: bytes, caller: Caller, ctx: IngestContext, now: int,
     while row is not None:
         columns.append_row(row)
         row = next(fast, None)
+    columns.number_dims_in_order()
     return columns
 
 
