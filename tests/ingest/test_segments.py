@@ -18,6 +18,7 @@ from metered.ingest.segments import (
     SegmentData,
     SegmentKeys,
     data_blob,
+    decode_customers,
     decode_keys,
     decode_rest,
     encode_data_parts,
@@ -99,6 +100,7 @@ def test_segment_parts_joined_are_the_segment_encoding(rows: list[tuple[Any, ...
     whole = msgspec.msgpack.encode(SegmentData(customer_pk, dims_pk, ts, value, payload))
     assert data_blob(customers, dims_pk, rest) == whole
     assert decode_rest(rest) == (ts, value, payload)
+    assert decode_customers(customers) == customer_pk
     identifiers = [str(i) for i in range(len(rows))]
     assert decode_keys(encode_keys(customer_pk, identifiers)) == SegmentKeys(customer_pk,
                                                                              identifiers)

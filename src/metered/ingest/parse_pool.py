@@ -34,7 +34,13 @@ from metered.billing.customers import CustomerDirectory
 from metered.errors import MeteredError
 from metered.ingest.batches import NDJSON_TYPES, decode_batch, validate_events
 from metered.ingest.events import EventResult, ValidatedEvent, WireResult
-from metered.ingest.segments import decode_keys, decode_rest, encode_data_parts, encode_keys
+from metered.ingest.segments import (
+    decode_customers,
+    decode_keys,
+    decode_rest,
+    encode_data_parts,
+    encode_keys,
+)
 from metered.ingest.validation import IngestContext
 from metered.ingest.wire_batch import Columns, decode_columns
 from metered.metering.cells import SAFE_HI, hi_bound, minute_block
@@ -54,9 +60,6 @@ class ParsedBatch(msgspec.Struct, array_like=True):
     positions: list[int] = []
     rejected: list[tuple[int, str | None, str | None, str | None, str | None]] = []
     keys: list[bytes] = []
-    meter_pk: bytes = b""
-    customer_pk: bytes = b""
-    ts: bytes = b""
     dims_idx: bytes = b""  # index into dims_table
     dims_table: list[tuple[int, str]] = []  # (meter_pk, canonical dimension values)
     scaled_hi: bytes = b""  # value * 10**12 = hi * 2**40 + lo
@@ -157,9 +160,6 @@ def parse_to_columns(body: bytes, content_type: str, caller: Caller, now: int,
         rejected=[(i, r.identifier, r.code, r.message, r.param)
                   for i, r in enumerate(results) if r is not None],
         keys=columns.keys,
-        meter_pk=meter_pk.tobytes(),
-        customer_pk=customer_pk.tobytes(),
-        ts=ts.tobytes(),
         dims_idx=dims_idx.tobytes(),
         dims_table=list(columns.dims_table),
         scaled_hi=hi.tobytes(),
@@ -203,16 +203,18 @@ def meters_of(parsed: ParsedBatch, meters: MeterRegistry) -> dict[int, Meter] | 
 
 def events_of(parsed: ParsedBatch, by_pk: dict[int, Meter]) -> list[ValidatedEvent]:
     """The valid events as objects again (for the writer's general path)."""
+    if not parsed.keys:
+        return []
     dims = [parsed.dims_table[i][1] for i in parsed.column("dims_idx").tolist()]
-    identifiers = decode_keys(parsed.seg_keys).identifier if parsed.keys else []
-    _, values, payloads = decode_rest(parsed.seg_rest) if parsed.keys else ([], [], [])
+    keys = decode_keys(parsed.seg_keys)
+    customers = decode_customers(parsed.seg_customers)
+    ts_column, values, payloads = decode_rest(parsed.seg_rest)
     return [
         ValidatedEvent(key, by_pk[meter_pk], customer_pk, dims_text, ts, identifier, value,
                        (hi << LO_BITS) + lo, payload)
         for key, meter_pk, customer_pk, dims_text, ts, identifier, value, hi, lo, payload in zip(
-            parsed.keys, parsed.column("meter_pk").tolist(),
-            parsed.column("customer_pk").tolist(), dims, parsed.column("ts").tolist(),
-            identifiers, values, parsed.column("scaled_hi").tolist(),
+            parsed.keys, keys.meter_pk, customers, dims, ts_column, keys.identifier, values,
+            parsed.column("scaled_hi").tolist(),
             parsed.column("scaled_lo").tolist(), payloads, strict=True,
         )
     ]

@@ -111,6 +111,7 @@ def write_segment_blobs(conn: sqlite3.Connection, first_seq: int, ingested_ms: i
 _DATA_HEADER = b"\x95"  # fixarray of 5: customer_pk, dims_pk, ts, value, payload
 _Rest = tuple[list[int], list[str], list[str]]
 _decode_rest = msgspec.msgpack.Decoder(_Rest).decode
+_decode_customers = msgspec.msgpack.Decoder(list[int]).decode
 
 
 def encode_keys(meter_pk: list[int], identifier: list[str]) -> bytes:
@@ -130,6 +131,11 @@ def data_blob(customers: bytes, dims_pk: list[int], rest: bytes) -> bytes:
 
 def decode_keys(blob: bytes) -> SegmentKeys:
     return _decode_keys(blob)
+
+
+def decode_customers(customers: bytes) -> list[int]:
+    """The customer_pk column of encode_data_parts' `customers`."""
+    return _decode_customers(customers)
 
 
 def decode_rest(rest: bytes) -> _Rest:

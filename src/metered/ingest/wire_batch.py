@@ -136,7 +136,7 @@ class Columns:
 class _Plan:
     """What the fast path needs for the events of one meter, made once per batch."""
 
-    __slots__ = ("meter", "key_prefix", "decode", "numeric", "dims_at", "dims", "_no_dims")
+    __slots__ = ("meter", "key_prefix", "decode", "numeric", "dims_at", "dims")
 
     def __init__(self, meter: Meter, caller: Caller):
         self.meter = meter
@@ -155,13 +155,6 @@ class _Plan:
         self.decode = msgspec.json.Decoder(payload_type).decode
         self.dims_at = 2 if meter.dimension_keys else None
         self.dims: dict[tuple[str | None, ...], int] = {}  # values -> index in dims_table
-        self._no_dims: int | None = None
-
-    def no_dims(self, columns: Columns) -> int:
-        """The dims_table index of this meter's events when it declares no dimensions."""
-        if self._no_dims is None:
-            self._no_dims = columns.dims(self.meter.pk, "")
-        return self._no_dims
 
 
 def _plan_for(caller: Caller, ctx: IngestContext, event_name: str | None) -> _Plan | None:
@@ -241,7 +234,7 @@ def decode_columns(body: bytes, caller: Caller, ctx: IngestContext, now: int,
                 continue
             value, scaled = quantity
         if plan.dims_at is None:
-            dims_idx = plan.no_dims(columns)
+            dims_idx = columns.dims(plan.meter.pk, "")
         else:
             values = astuple(payload)[plan.dims_at :]
             dims_idx = plan.dims.get(values)  # type: ignore[assignment]
