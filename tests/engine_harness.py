@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,15 +29,25 @@ def pack_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
 
 
 class Harness:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, *, remove_on_close: bool = False):
+        self.data_dir = data_dir
+        self.remove_on_close = remove_on_close
         self.engine = Engine.open(data_dir, cache_mb=16)
         self.engine.start()
         self.loop = asyncio.new_event_loop()
         self.caller = Caller(self.run(lambda c: create_account(c, "test")), False)
 
+    @classmethod
+    def temporary(cls, prefix: str) -> Harness:
+        """An engine in a fresh temporary folder, removed by close(): for Hypothesis examples,
+        which cannot use pytest's tmp_path and would otherwise leave one folder each."""
+        return cls(Path(tempfile.mkdtemp(prefix=prefix)), remove_on_close=True)
+
     def close(self) -> None:
         self.engine.stop()
         self.loop.close()
+        if self.remove_on_close:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         outcome = self.loop.run_until_complete(self.engine.writer.submit(WriteRequest(run=fn)))

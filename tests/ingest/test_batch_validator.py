@@ -4,9 +4,7 @@ validate_event, for any input."""
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -30,7 +28,7 @@ def harness() -> Harness:
     """One engine for every example: meters and customers never change during the test."""
     global _harness
     if _harness is None:
-        h = Harness(Path(tempfile.mkdtemp(prefix="metered-validator-")))
+        h = Harness.temporary("metered-validator-")
         h.customers_ids = [h.customer().id, h.customer().id]  # type: ignore[attr-defined]
         h.meter("sum", ("model", "region"))
         h.meter("max")

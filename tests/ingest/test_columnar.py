@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -24,7 +22,7 @@ NOW = now_seconds()
 
 
 def engine(formula: str) -> tuple[Harness, list[str]]:
-    h = Harness(Path(tempfile.mkdtemp(prefix="metered-columnar-")))
+    h = Harness.temporary("metered-columnar-")
     customers = [h.customer().id for _ in range(2)]
     h.meter(formula, ("model",))
     return h, customers
