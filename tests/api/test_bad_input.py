@@ -513,6 +513,8 @@ UNKNOWN_PARAMS: list[tuple[str, Call, str]] = [
         f"{t.server.base_url}/v2/billing/meter_event_stream",
         json={"events": [t.event()], "mode": "fast"},
         headers={"Authorization": f"Bearer {t.session}"}), "mode"),
+    ("numeric name", lambda t: t.http.post("/v1/billing/meter_events", data={
+        **t.form_event(), "0": "x"}), "0"),  # once a 500: the form root became a list
     ("customer list", lambda t: t.http.get("/v1/customers", params={"created[gte]": "1"}),
      "created"),
     ("meter list", lambda t: t.http.get("/v1/billing/meters", params={"state": "active"}),

@@ -67,3 +67,43 @@ def test_bracket_keys_split_as_the_general_parser_does(key: str) -> None:
     except InvalidRequestError:
         got = "error"
     assert got == general(key)
+
+
+def _general(text: str) -> object:
+    from metered.api.params import decode_pairs
+
+    try:
+        return decode_pairs(form_pairs(text))
+    except InvalidRequestError as exc:
+        return ("error", exc.message)
+    except UnicodeDecodeError:
+        return "bad utf-8"
+
+
+form_keys = st.lists(st.sampled_from(["a", "b", "[", "]", "0", "%5B", "%5D", "+", "c[d]",
+                                      "payload[x]", "payload"]), min_size=0, max_size=4
+                     ).map("".join)
+form_fields = st.tuples(form_keys, st.sampled_from(["", "1", "x", "%20", "%FF", "+", "a=b"]))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(fields=st.lists(form_fields, max_size=6))
+def test_the_one_pass_decoder_agrees_with_the_general_one(fields: list[tuple[str, str]]) -> None:
+    """decode_form's fast path (flat forms) answers exactly what the general decoder does."""
+    from metered.api.params import _flat_form
+
+    text = "&".join(f"{k}={v}" for k, v in fields)
+    try:
+        flat = _flat_form(text)
+    except UnicodeDecodeError:
+        assert _general(text) == "bad utf-8"
+        return
+    if flat is not None:
+        assert flat == _general(text)
+
+
+def test_numeric_top_level_names_are_params_not_a_list() -> None:
+    assert decode_form(b"0=a&1=b") == {"0": "a", "1": "b"}
+    assert decode_form(b"0=a&x[0]=b") == {"0": "a", "x": ["b"]}
+    assert decode_form(b"event_name=e&payload%5Bvalue%5D=3") == {
+        "event_name": "e", "payload": {"value": "3"}}

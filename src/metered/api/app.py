@@ -36,6 +36,13 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+_FIXED_HEADERS = (
+    (b"content-type", b"application/json"),
+    (b"stripe-version", STRIPE_VERSION.encode()),
+    (b"server", f"metered/{__version__}".encode()),
+)
+
+
 def error_response(exc: MeteredError) -> Response:
     return Response(exc.status, encode_json(exc.to_wire()))
 
@@ -94,11 +101,9 @@ class App:
             log.exception("unhandled error on %s %s (%s)", method, path, request_id)
             response = error_response(MeteredError("An unexpected error occurred."))
         headers = [
-            (b"content-type", b"application/json"),
             (b"content-length", str(len(response.body)).encode()),
             (b"request-id", request_id.encode()),
-            (b"stripe-version", STRIPE_VERSION.encode()),
-            (b"server", f"metered/{__version__}".encode()),
+            *_FIXED_HEADERS,
             *response.headers,
         ]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})

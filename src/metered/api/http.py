@@ -101,14 +101,27 @@ class Route:
 class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
+        # Matches of paths without parameters (e.g. POST /v1/billing/meter_events), which are
+        # finitely many: most requests then skip the scan of every route's pattern.
+        self._fixed: dict[tuple[str, str], Route] = {}
 
     def add(self, method: str, path: str, handler: Handler, *, auth: str = "secret",
             max_body: int = 1 << 20) -> None:
         regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"
         self.routes.append(Route(method, re.compile(regex), handler, auth, max_body))
+        self._fixed.clear()
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """(route, path params, whether the path exists with another method)."""
+        fixed = self._fixed.get((method, path))
+        if fixed is not None:
+            return fixed, {}, True
+        route, params, path_exists = self._scan(method, path)
+        if route is not None and route.pattern.groups == 0:
+            self._fixed[(method, path)] = route
+        return route, params, path_exists
+
+    def _scan(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         path_exists = False
         for route in self.routes:
             m = route.pattern.match(path)

@@ -70,9 +70,42 @@ def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
                     child = {}
                     node[part] = child
                 node = child
-    result = _listify(root)
-    assert isinstance(result, dict)
-    return result
+    for name, child in root.items():  # the top level stays an object: `0=a` is a param "0"
+        root[name] = _listify(child)
+    return root
+
+
+def _flat_form(text: str) -> dict[str, Any] | None:
+    """decode_pairs(form_pairs(text)) for the forms a meter event sends: every key `name` or
+    `name[sub]` (sub not a list index), each once. Built in one pass; None for anything else
+    (lists, deeper nesting, repeated or conflicting keys), which the general decoder handles."""
+    root: dict[str, Any] = {}
+    for field in text.split("&"):
+        if not field:
+            continue
+        key, _, value = field.partition("=")
+        if "%" in key or "+" in key:
+            key = _unquote(key)
+        if "%" in value or "+" in value:
+            value = _unquote(value)
+        bracket = key.find("[")
+        if bracket < 0:
+            if not key or key in root:  # an empty name appends (`a[]`-style): general path
+                return None
+            root[key] = value
+            continue
+        sub = key[bracket + 1 : -1]
+        if (bracket == 0 or key[-1] != "]" or not sub or "[" in sub or "]" in sub
+                or sub.isdigit()):
+            return None
+        node = root.get(key[:bracket])
+        if node is None:
+            root[key[:bracket]] = {sub: value}
+        elif type(node) is dict and sub not in node:
+            node[sub] = value
+        else:
+            return None
+    return root
 
 
 def decode_form(body: bytes) -> dict[str, Any]:
@@ -85,6 +118,9 @@ def decode_form(body: bytes) -> dict[str, Any]:
     if text.count("&") >= MAX_FIELDS:
         raise InvalidRequestError("Could not parse the form body: Max number of fields exceeded.")
     try:
+        flat = _flat_form(text)
+        if flat is not None:
+            return flat
         pairs = form_pairs(text)
     except UnicodeDecodeError as exc:
         raise InvalidRequestError(
