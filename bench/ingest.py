@@ -61,6 +61,7 @@ from ingest_workload import (  # noqa: E402
     single_workload,
 )
 from loadgen import TAG, LoadResult, Workload, merge_results, run_load  # noqa: E402
+from stages import breakdown, describe  # noqa: E402
 
 # --- phases ----------------------------------------------------------------------------------
 
@@ -86,6 +87,10 @@ class Phase:
         """Bytes the server wrote to storage (WAL and checkpoints) per accepted event."""
         return self.result.server_write_bytes / max(self.result.requests * self.per_request, 1)
 
+    def stages(self) -> dict[str, Any]:
+        """The server's stages (Server-Timing) against the latencies (bench/stages.py)."""
+        return breakdown(self.result.latencies, self.result.timings)
+
     def summary(self) -> dict[str, Any]:
         r = self.result
         return {
@@ -98,6 +103,7 @@ class Phase:
             "server_cores": self.server_cores, "loadgen_cores": self.client_cores,
             "server_write_bytes": r.server_write_bytes,
             "per_second_requests": r.interval_rates(1.0),
+            "server_stages_ms": self.stages(),
         }
 
 
@@ -372,6 +378,7 @@ def report_rows(args: argparse.Namespace, ceiling: dict[str, Any], m: dict[str, 
          f"p50 {paced.ms(0.5):.1f} ms, p99 {paced.ms(0.99):.1f} ms, max {paced.ms(1.0):.1f} ms"
          f"   target p99 < 50 ms  ({paced.result.requests:,} batches, open loop, "
          f"{paced.result.late_sends} sent > 1 ms late)"),
+        *describe(paced.stages()),
         ("    reference: the disk's fsync (64 KiB append)",
          "p50 {:.1f} / p99 {:.1f} ms before metered's phases, p50 {:.1f} / p99 {:.1f} ms "
          "after".format(memory["fsync"][0]["p50_ms"], memory["fsync"][0]["p99_ms"],

@@ -58,6 +58,8 @@ class LoadResult:
     error_samples: list[str] = field(default_factory=list)
     late_sends: int = 0  # open loop: sends more than 1 ms behind schedule
     latencies: array = field(default_factory=lambda: array("d"))  # seconds, answered in window
+    # Batches: each of those answers' Server-Timing header (the server's stages), b"" if none.
+    timings: list[bytes] = field(default_factory=list)
     done_at: array = field(default_factory=lambda: array("d"))  # when each of those answered
     client_cpu_s: float = 0.0  # this load generator's CPU time over the measured window
     server_cpu_s: float = 0.0  # the watched server's CPU time over the measured window
@@ -79,6 +81,15 @@ class LoadResult:
         return [c / step for c in counts]
 
 
+def _header(head: bytes, name: bytes) -> bytes:
+    """A header's value in a lower-cased response head, b"" if absent."""
+    at = head.find(b"\r\n" + name + b":")
+    if at < 0:
+        return b""
+    end = head.find(b"\r\n", at + 2)
+    return head[at + len(name) + 3 : end if end >= 0 else len(head)].strip()
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: at most one request in flight."""
 
@@ -87,6 +98,7 @@ class _Connection(asyncio.Protocol):
         self.head_end = -1
         self.need = 0
         self.status = 0
+        self.timing = b""  # the last answer's Server-Timing value
         self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.transport: asyncio.Transport | None = None
         self.lost: Exception | None = None
@@ -111,6 +123,7 @@ class _Connection(asyncio.Protocol):
             at = head.find(b"\r\ncontent-length:")
             line_end = head.find(b"\r\n", at + 2)
             length = int(head[at + 17 : line_end if line_end > 0 else len(head)]) if at >= 0 else 0
+            self.timing = _header(head, b"server-timing")
             self.head_end = end + 4
             self.need = end + 4 + length
         if len(buf) >= self.need:
@@ -211,6 +224,8 @@ async def _drive(port: int, work: Workload, prefix: bytes, index: int, connectio
                 out.requests += 1
                 out.latencies.append(done - scheduled)
                 out.done_at.append(done - started)
+                if work.batch:
+                    out.timings.append(conn.timing)
     finally:
         transport.close()
 
@@ -318,4 +333,5 @@ def merge_results(parts: list[LoadResult]) -> LoadResult:
             setattr(out, name, getattr(out, name) + getattr(part, name))
         out.error_samples += part.error_samples
         out.latencies.extend(part.latencies)
+        out.timings += part.timings
     return out

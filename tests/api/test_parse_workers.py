@@ -149,3 +149,32 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie has left
     except FileNotFoundError:
         return False
+
+
+def timing_stages(response: httpx.Response) -> dict[str, float]:
+    header = response.headers["server-timing"]
+    stages = {}
+    for part in header.split(", "):
+        name, _, duration = part.partition(";dur=")
+        stages[name] = float(duration)
+    assert all(ms >= 0 for ms in stages.values()), header
+    return stages
+
+
+def test_ingest_answers_say_where_their_time_went(tenant: Tenant) -> None:
+    """Server-Timing on ingest answers: the stages the benchmark's latency breakdown reads."""
+    large = json.dumps([tenant.event(f"t{i}", "1") for i in range(300)]).encode()
+    response = tenant.client.post("/v1/metered/events/batch", content=large,
+                                  headers={"content-type": "application/json"})
+    assert response.status_code == 200
+    assert list(timing_stages(response)) == ["parse", "queue", "apply", "flush", "commit"]
+    small = json.dumps([tenant.event("t-small", "1")]).encode()
+    response = tenant.client.post("/v1/metered/events/batch", content=small,
+                                  headers={"content-type": "application/json"})
+    assert list(timing_stages(response)) == ["validate", "queue", "apply", "flush", "commit"]
+    response = tenant.client.post("/v1/billing/meter_events", data={
+        "event_name": "pool_tokens", "payload[stripe_customer_id]": tenant.customers[0],
+        "payload[value]": "1"})
+    assert response.status_code == 200
+    assert list(timing_stages(response)) == ["queue", "apply", "flush", "commit"]
+    assert "server-timing" not in tenant.client.get("/v1/customers").headers

@@ -127,8 +127,12 @@ class App:
         elif route.auth == "session":
             request.caller = self.authenticate_session(headers)
         if method == "POST" and request.caller is not None and "idempotency-key" in headers:
-            return await self._idempotent(request, route.handler)
-        return await route.handler(request)
+            response = await self._idempotent(request, route.handler)
+        else:
+            response = await route.handler(request)
+        if request.timings:
+            response.headers.append((b"server-timing", server_timing(request.timings)))
+        return response
 
     async def _idempotent(self, request: Request, handler: Callable[[Request], Awaitable[Response]]
                           ) -> Response:
@@ -206,27 +210,30 @@ class App:
     async def write(self, request: Request, run: Callable[[sqlite3.Connection], Any],
                     render: Callable[[Any], Response]) -> tuple[Any, Response]:
         """Run `run` in the next group commit; answer with `render(result)` once durable."""
-        outcome = await self.engine.writer.submit(
-            WriteRequest(run=run, finish=_storing(request, render))
-        )
-        return outcome, _render(outcome, render)
+        return await self._write(request, WriteRequest(run=run), render)
 
     async def write_events(self, request: Request, events: list[ValidatedEvent],
                            render: Callable[[list[EventResult]], Response]
                            ) -> tuple[list[EventResult] | MeteredError, Response]:
-        outcome = await self.engine.writer.submit(
-            WriteRequest(events=events, finish=_storing(request, render))
-        )
-        return outcome, _render(outcome, render)
+        return await self._write(request, WriteRequest(events=events), render)
 
 
     async def write_parsed(self, request: Request, parsed: ParsedRequest,
                            render: Callable[[Any], Response]) -> tuple[Any, Response]:
         """Apply a batch a parse worker validated (ingest.columnar); answer once durable."""
-        outcome = await self.engine.writer.submit(
-            WriteRequest(parsed=parsed, finish=_storing(request, render))
-        )
+        return await self._write(request, WriteRequest(parsed=parsed), render)
+
+    async def _write(self, request: Request, write: WriteRequest,
+                     render: Callable[[Any], Response]) -> tuple[Any, Response]:
+        write.finish = _storing(request, render)
+        outcome = await self.engine.writer.submit(write)
+        request.timings += write.stages()
         return outcome, _render(outcome, render)
+
+
+def server_timing(timings: list[tuple[str, float]]) -> bytes:
+    """The W3C Server-Timing header: `parse;dur=7.41, queue;dur=2.03, ...` (milliseconds)."""
+    return ", ".join(f"{name};dur={ms:.2f}" for name, ms in timings).encode()
 
 
 def _render(outcome: Any, render: Callable[[Any], Response]) -> Response:

@@ -50,6 +50,8 @@ class Request:
     idempotency_key: str | None = None
     idempotency: Idempotency | None = None
     request_id: str = ""
+    # Stages of the work done for this request, in milliseconds: sent as Server-Timing.
+    timings: list[tuple[str, float]] = field(default_factory=list)
     _params: Params | None = None
 
     @property

@@ -48,6 +48,17 @@ class WriteRequest:
     future: asyncio.Future[Any] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     outcome: Any = field(default=None)
+    # perf_counter() stamps: submitted, its group's transaction began, the group's requests
+    # were applied, the pending coarse packs were flushed, COMMIT (with fsync) returned.
+    stamps: tuple[float, ...] = ()
+
+    def stages(self) -> list[tuple[str, float]]:
+        """Where this request's time went in the writer, in milliseconds (Server-Timing)."""
+        if len(self.stamps) != 5:
+            return []
+        submitted, began, applied, flushed, committed = self.stamps
+        return [("queue", (began - submitted) * 1e3), ("apply", (applied - began) * 1e3),
+                ("flush", (flushed - applied) * 1e3), ("commit", (committed - flushed) * 1e3)]
 
     @property
     def weight(self) -> int:
@@ -86,6 +97,7 @@ class GroupCommitWriter:
         loop = asyncio.get_running_loop()
         request.loop = loop
         request.future = loop.create_future()
+        request.stamps = (time.perf_counter(),)
         self._queue.put(request)
         return await request.future
 
@@ -133,6 +145,7 @@ class GroupCommitWriter:
 
     def _commit_group(self, group: list[WriteRequest]) -> None:
         conn = self.conn
+        began = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             i = 0
@@ -146,9 +159,12 @@ class GroupCommitWriter:
                 else:
                     self._apply_one(group[i])
                     i += 1
+            applied = time.perf_counter()
             if self.applier.flush_due() or self._stopping:
                 self.applier.flush_packs(conn)
+            flushed = time.perf_counter()
             conn.execute("COMMIT")
+            stamps = (began, applied, flushed, time.perf_counter())
         except BaseException:  # noqa: BLE001 - every request must get an answer
             log.exception("group commit failed; %d requests answered with an error", len(group))
             with contextlib.suppress(sqlite3.Error):
@@ -162,6 +178,7 @@ class GroupCommitWriter:
         self.groups += 1
         self.last_group_size = len(group)
         for request in group:
+            request.stamps = (*request.stamps[:1], *stamps)
             self._answer(request, request.outcome)
 
     def _savepoint(self, requests: list[WriteRequest], body: Callable[[], None]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from metered.api.expand import check_expand
@@ -62,10 +63,12 @@ async def ingest_body(app: App, request: Request) -> Response:
     in-process otherwise; both answer the same."""
     engine = app.engine
     if engine.parse_pool.wants(request.body):
+        started = time.perf_counter()
         parsed = await engine.parse_pool.parse(
             request.body, request.content_type, request.require_caller, now_seconds(),
             engine.ingest_generation, request.request_id,
         )
+        request.timings.append(("parse", (time.perf_counter() - started) * 1e3))
         if parsed is not None:
             if parsed.error is not None:
                 message, code, param = parsed.error
@@ -73,7 +76,9 @@ async def ingest_body(app: App, request: Request) -> Response:
             meters = meters_of(parsed, engine.meters)
             if meters is not None:
                 return await apply_parsed_batch(app, request, parsed, meters)
+    started = time.perf_counter()
     validated = validate_batch(app, request, decode_batch(request.body, request.content_type))
+    request.timings.append(("validate", (time.perf_counter() - started) * 1e3))
     results, failed = await apply_validated(app, request, validated)
     return failed or Response.json(batch_body(results))
 
