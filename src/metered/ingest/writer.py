@@ -30,6 +30,7 @@ MAX_GROUP_EVENTS = 60_000
 MAX_GROUP_REQUESTS = 4_096
 GROUP_TARGET_EVENTS = 8_000
 GROUP_WAIT_SECONDS = 0.005
+BUSY_COMMIT_SECONDS = 0.004
 IDLE_FLUSH_SECONDS = 1.0
 
 
@@ -135,11 +136,10 @@ class GroupCommitWriter:
                     break
                 group.append(nxt)
                 weight += nxt.weight
+            started = time.monotonic()
             self._commit_group(group)
-            # Busy: requests queued up during that commit, so the writer is behind: the next
-            # group waits a moment to grow. Otherwise a request arrives to an idle writer and
-            # is applied at once (at half load that is most of them: waiting only added latency).
-            self._busy = not self._queue.empty()
+            # Busy: the next request is likely already on its way (a commit took a while).
+            self._busy = time.monotonic() - started >= BUSY_COMMIT_SECONDS
             if stop_after:
                 return
 
