@@ -88,7 +88,10 @@ class Phase:
         return self.result.server_write_bytes / max(self.result.requests * self.per_request, 1)
 
     def stages(self) -> dict[str, Any]:
-        """The server's stages (Server-Timing) against the latencies (bench/stages.py)."""
+        """The server's stages (Server-Timing) against the latencies (bench/stages.py); only
+        batches collect them."""
+        if not self.result.timings:
+            return {}
         return breakdown(self.result.latencies, self.result.timings)
 
     def summary(self) -> dict[str, Any]:
