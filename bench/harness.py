@@ -170,12 +170,13 @@ def start_metered(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def start_ceiling() -> tuple[subprocess.Popen[bytes], int]:
-    """The reference app on the same stack as `metered serve`: uvicorn, uvloop, httptools."""
+    """The reference app on the same stack as `metered serve`: uvicorn, uvloop, httptools,
+    with the same options (no proxy-headers middleware, no server header of uvicorn's)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "ceiling_app:app", "--host", HOST, "--port", str(port),
          "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
-         "--no-access-log", "--backlog", "4096"],
+         "--no-access-log", "--backlog", "4096", "--no-server-header", "--no-proxy-headers"],
         cwd=BENCH, start_new_session=True,
     )
     register_child(proc)

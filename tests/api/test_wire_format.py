@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from metered import __version__
+
 from conftest import Server
 
 HOUR = 3600
@@ -364,6 +366,9 @@ def test_request_id_and_version_headers(server: Server, account: httpx.Client) -
     assert len(set(request_ids)) == len(request_ids)
     assert {r.headers["stripe-version"] for r in responses} == {"2025-09-30.clover"}
     assert {r.headers["content-type"] for r in responses} == {"application/json"}
+    # One Server header, ours (uvicorn's own was sent too), and a Date header
+    assert {tuple(r.headers.get_list("server")) for r in responses} == {(f"metered/{__version__}",)}
+    assert all(r.headers.get("date") for r in responses)
 
 
 # --- bodies: nested arrays, JSON equivalent to form -----------------------------------------
