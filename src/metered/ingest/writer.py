@@ -171,15 +171,14 @@ class GroupCommitWriter:
                 conn.execute("ROLLBACK")
             self.applier.rolled_back(conn)
             error = ApiError("The write could not be made durable; nothing was stored. Retry.")
-            for request in group:
-                self._answer(request, error)
+            self._answer_all([(request, error) for request in group])
             return
         self.applier.committed()
         self.groups += 1
         self.last_group_size = len(group)
         for request in group:
             request.stamps = (*request.stamps[:1], *stamps)
-            self._answer(request, request.outcome)
+        self._answer_all([(request, request.outcome) for request in group])
 
     def _savepoint(self, requests: list[WriteRequest], body: Callable[[], None]) -> bool:
         conn = self.conn
@@ -249,17 +248,23 @@ class GroupCommitWriter:
             request.outcome = ApiError(f"Internal error: {type(exc).__name__}.")
 
     @staticmethod
-    def _answer(request: WriteRequest, outcome: Any) -> None:
-        future = request.future
-        if future is None:
-            return
-        if request.loop is None:
+    def _answer_all(answers: list[tuple[WriteRequest, Any]]) -> None:
+        """Settle each request's future on its event loop: one wake-up per loop and group, not
+        one per request (a group of single events answers dozens at once)."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+        for request, outcome in answers:
+            future = request.future
+            if future is None:
+                continue
+            if request.loop is None:
+                future.set_result(outcome)
+            else:
+                by_loop.setdefault(request.loop, []).append((future, outcome))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, outcome in settled:
+        if not future.done():
             future.set_result(outcome)
-            return
-        request.loop.call_soon_threadsafe(_settle, future, outcome)
-
-
-def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
-    if not future.done():
-        future.set_result(outcome)
-
