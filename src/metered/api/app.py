@@ -119,17 +119,25 @@ class App:
             raise NotFoundError(f"Unrecognized request URL ({method}: {path}).", param=None,
                                 code="resource_missing")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        body = await _read_body(receive, route.max_body)
-        request = Request(method, path, scope.get("query_string", b""), headers, body,
+        request = Request(method, path, scope.get("query_string", b""), headers, b"",
                           path_params, request_id=request_id)
-        if route.auth == "secret":
-            request.caller = self.authenticate(headers)
-        elif route.auth == "session":
-            request.caller = self.authenticate_session(headers)
-        if method == "POST" and request.caller is not None and "idempotency-key" in headers:
-            response = await self._idempotent(request, route.handler)
-        else:
-            response = await route.handler(request)
+        writer = self.engine.writer
+        if route.ingest:  # the group commit in progress may wait for it (writer.expect)
+            writer.expect(1)
+            request.expected = True
+        try:
+            request.body = await _read_body(receive, route.max_body)
+            if route.auth == "secret":
+                request.caller = self.authenticate(headers)
+            elif route.auth == "session":
+                request.caller = self.authenticate_session(headers)
+            if method == "POST" and request.caller is not None and "idempotency-key" in headers:
+                response = await self._idempotent(request, route.handler)
+            else:
+                response = await route.handler(request)
+        finally:
+            if request.expected:  # it left without handing events to the writer
+                writer.expect(-1)
         if request.timings:
             response.headers.append((b"server-timing", server_timing(request.timings)))
         return response
@@ -226,6 +234,7 @@ class App:
     async def _write(self, request: Request, write: WriteRequest,
                      render: Callable[[Any], Response]) -> tuple[Any, Response]:
         write.finish = _storing(request, render)
+        write.expected, request.expected = request.expected, False
         outcome = await self.engine.writer.submit(write)
         request.timings += write.stages()
         return outcome, _render(outcome, render)

@@ -50,6 +50,7 @@ class Request:
     idempotency_key: str | None = None
     idempotency: Idempotency | None = None
     request_id: str = ""
+    expected: bool = False  # announced to the group commit, not yet handed to it
     # Stages of the work done for this request, in milliseconds: sent as Server-Timing.
     timings: list[tuple[str, float]] = field(default_factory=list)
     _params: Params | None = None
@@ -98,6 +99,7 @@ class Route:
     handler: Handler
     auth: str  # "secret", "session" or "none"
     max_body: int
+    ingest: bool  # writes meter events: announced to the group commit on arrival
 
 
 class Router:
@@ -108,9 +110,9 @@ class Router:
         self._fixed: dict[tuple[str, str], Route] = {}
 
     def add(self, method: str, path: str, handler: Handler, *, auth: str = "secret",
-            max_body: int = 1 << 20) -> None:
+            max_body: int = 1 << 20, ingest: bool = False) -> None:
         regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"
-        self.routes.append(Route(method, re.compile(regex), handler, auth, max_body))
+        self.routes.append(Route(method, re.compile(regex), handler, auth, max_body, ingest))
         self._fixed.clear()
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:

@@ -3,6 +3,11 @@
 Requests queue up while the previous transaction fsyncs; the writer then takes all of them (up to
 a bound), applies each in a savepoint, commits once (one fsync) and only then answers each one.
 An answer therefore always means "on disk" (ARCHITECTURE.md, invariant 1).
+
+Requests submitted in one turn of the event loop are handed over as one list (one wake-up of
+this thread). When the writer is busy, a group waits up to GROUP_WAIT_SECONDS for more, but
+only while the API has announced ingest requests that are on their way (read, parsed or
+validated, not yet submitted: `expect`); it never waits for requests that do not exist.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class WriteRequest:
     future: asyncio.Future[Any] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     outcome: Any = field(default=None)
+    expected: bool = False  # announced to the writer with expect(1) (see GroupCommitWriter)
     # perf_counter() stamps: submitted, its group's transaction began, the group's requests
     # were applied, the pending coarse packs were flushed, COMMIT (with fsync) returned.
     stamps: tuple[float, ...] = ()
@@ -75,7 +81,12 @@ class GroupCommitWriter:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
         self.applier = EventApplier(conn)
-        self._queue: queue.SimpleQueue[WriteRequest | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[WriteRequest] | None] = queue.SimpleQueue()
+        self._outbox: dict[asyncio.AbstractEventLoop, list[WriteRequest]] = {}
+        # Ingest requests on their way (announced by the API when they arrive, not queued
+        # yet): a group waits for more only while some are, never for requests that do not
+        # exist. Changed on the event loop's thread only; the writer thread reads it.
+        self._incoming = 0
         self._thread = threading.Thread(target=self._run, name="metered-writer", daemon=True)
         self._stopping = False
         self.groups = 0
@@ -88,18 +99,38 @@ class GroupCommitWriter:
     def stop(self) -> None:
         """Finish everything queued, then stop the thread."""
         self._stopping = True
+        for loop in list(self._outbox):
+            self._post(loop)
         self._queue.put(None)
         self._thread.join(timeout=60)
 
     async def submit(self, request: WriteRequest) -> Any:
         if self._stopping:
+            if request.expected:
+                self._incoming -= 1
             raise ServiceUnavailableError("The server is shutting down.")
         loop = asyncio.get_running_loop()
         request.loop = loop
         request.future = loop.create_future()
         request.stamps = (time.perf_counter(),)
-        self._queue.put(request)
+        # Requests submitted in the same turn of the event loop go to the writer together: one
+        # wake-up of the writer thread (and one GIL hand-over) instead of one per request.
+        outbox = self._outbox.get(loop)
+        if outbox is None:
+            outbox = self._outbox[loop] = []
+            loop.call_soon(self._post, loop)
+        outbox.append(request)
         return await request.future
+
+    def _post(self, loop: asyncio.AbstractEventLoop) -> None:
+        requests = self._outbox.pop(loop, None)  # stop() may have posted them already
+        if requests:
+            self._queue.put(requests)
+            self._incoming -= sum(request.expected for request in requests)
+
+    def expect(self, n: int) -> None:
+        """An ingest request arrived (+1) or left without writing (-1); on the event loop."""
+        self._incoming += n
 
     # --- writer thread -------------------------------------------------------------------
 
@@ -114,18 +145,19 @@ class GroupCommitWriter:
             if first is None:
                 self._commit_group([])  # writes the pending coarse cells out (_stopping is set)
                 return
-            group = [first]
-            weight = first.weight
+            group = list(first)
+            weight = sum(request.weight for request in first)
             stop_after = False
             # Under load, wait a moment for more: a bigger group shares its commit and, above
-            # all, its rollup cells among more events (docs/benchmarks.md). Alone, don't wait.
+            # all, its rollup cells among more events (docs/benchmarks.md). Alone, or when no
+            # ingest request is on its way, don't wait.
             deadline = time.monotonic() + GROUP_WAIT_SECONDS if self._busy else 0.0
             while weight < MAX_GROUP_EVENTS and len(group) < MAX_GROUP_REQUESTS:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     wait = deadline - time.monotonic()
-                    if weight >= GROUP_TARGET_EVENTS or wait <= 0:
+                    if weight >= GROUP_TARGET_EVENTS or wait <= 0 or self._incoming <= 0:
                         break
                     try:
                         nxt = self._queue.get(timeout=wait)
@@ -134,8 +166,8 @@ class GroupCommitWriter:
                 if nxt is None:
                     stop_after = True
                     break
-                group.append(nxt)
-                weight += nxt.weight
+                group += nxt
+                weight += sum(request.weight for request in nxt)
             started = time.monotonic()
             self._commit_group(group)
             # Busy: the next request is likely already on its way (a commit took a while).

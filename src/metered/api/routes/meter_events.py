@@ -188,6 +188,7 @@ def register(app: App) -> None:
     async def batch(request: Request) -> Response:
         return await ingest_body(app, request)
 
-    app.router.add("POST", "/v1/billing/meter_events", create_v1)
+    app.router.add("POST", "/v1/billing/meter_events", create_v1, ingest=True)
     app.router.add("POST", "/v1/billing/meter_event_adjustments", adjust_v1)
-    app.router.add("POST", "/v1/metered/events/batch", batch, max_body=MAX_BATCH_BYTES)
+    app.router.add("POST", "/v1/metered/events/batch", batch, max_body=MAX_BATCH_BYTES,
+                   ingest=True)

@@ -135,6 +135,7 @@ def register(app: App) -> None:
 
     router = app.router
     router.add("POST", "/v2/billing/meter_event_session", create_session_handler)
-    router.add("POST", "/v2/billing/meter_event_stream", stream, auth="session", max_body=32 << 20)
-    router.add("POST", "/v2/billing/meter_events", create_event)
+    router.add("POST", "/v2/billing/meter_event_stream", stream, auth="session", max_body=32 << 20,
+               ingest=True)
+    router.add("POST", "/v2/billing/meter_events", create_event, ingest=True)
     router.add("POST", "/v2/billing/meter_event_adjustments", adjust)

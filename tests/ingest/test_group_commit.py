@@ -1,0 +1,58 @@
+"""The group commit's hand-over: requests submitted in one turn of the event loop reach the
+writer together, and the count of ingest requests on their way (which a group may wait for)
+always comes back to zero."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from metered.errors import ServiceUnavailableError
+from metered.ingest.writer import WriteRequest
+
+from engine_harness import Harness
+
+
+def test_one_turn_of_the_loop_is_one_group(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    try:
+        writer = h.engine.writer
+
+        def noop(conn: sqlite3.Connection) -> int:
+            return 1
+
+        async def burst(n: int) -> list[int]:
+            return list(await asyncio.gather(*(writer.submit(WriteRequest(run=noop))
+                                               for _ in range(n))))
+
+        groups = writer.groups
+        assert h.loop.run_until_complete(burst(40)) == [1] * 40
+        assert writer.groups == groups + 1 and writer.last_group_size == 40
+    finally:
+        h.close()
+
+
+def test_announced_requests_are_counted_out(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    writer = h.engine.writer
+
+    async def scenario() -> None:
+        for _ in range(3):
+            writer.expect(1)  # three ingest requests arrive
+        written = [WriteRequest(run=lambda conn: None, expected=True) for _ in range(2)]
+        await asyncio.gather(*(writer.submit(r) for r in written))  # two write
+        writer.expect(-1)  # the third is refused before it writes
+
+    try:
+        h.loop.run_until_complete(scenario())
+        assert writer._incoming == 0
+        writer.expect(1)
+    finally:
+        h.close()
+    # Announced, then refused because the writer stopped: counted out as well.
+    with pytest.raises(ServiceUnavailableError):
+        asyncio.run(writer.submit(WriteRequest(run=lambda conn: None, expected=True)))
+    assert writer._incoming == 0
