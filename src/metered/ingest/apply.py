@@ -49,7 +49,7 @@ from metered.metering.rollups import (
 
 ACCEPTED = EventResult("accepted", None)
 WINDOW_MS = (DEDUPE_DAYS + 1) * 86_400_000
-FLUSH_SECONDS = 0.5  # pending pack deltas are written out this often (metering.pending) ...
+FLUSH_SECONDS = 0.75  # pending pack deltas are written out at least this often (writer.py) ...
 FLUSH_ROWS = 200_000  # ... or as soon as this many are pending
 _INSERT_EXTREME = (
     "INSERT INTO extreme_events (meter_pk, customer_pk, dims_pk, ts, seq, value_hi, value_lo)"

@@ -37,6 +37,9 @@ GROUP_TARGET_EVENTS = 8_000
 GROUP_WAIT_SECONDS = 0.005
 BUSY_COMMIT_SECONDS = 0.004
 IDLE_FLUSH_SECONDS = 1.0
+# The pending coarse packs are written out in a pause of the writer once this old; in the
+# group that finds them FLUSH_SECONDS old (ingest.apply) when no pause comes.
+PAUSE_FLUSH_SECONDS = 0.5
 
 
 @dataclass(slots=True)
@@ -140,7 +143,7 @@ class GroupCommitWriter:
                 first = self._queue.get(timeout=IDLE_FLUSH_SECONDS)
             except queue.Empty:
                 if self.applier.unflushed.rows:  # idle: write the pending coarse cells out now
-                    self._commit_group([])
+                    self._commit_group([], flush=True)
                 continue
             if first is None:
                 self._commit_group([])  # writes the pending coarse cells out (_stopping is set)
@@ -172,10 +175,15 @@ class GroupCommitWriter:
             self._commit_group(group)
             # Busy: the next request is likely already on its way (a commit took a while).
             self._busy = time.monotonic() - started >= BUSY_COMMIT_SECONDS
+            if (self._queue.empty() and self._incoming <= 0 and self.applier.unflushed.rows
+                    and time.monotonic() - self.applier.last_flush >= PAUSE_FLUSH_SECONDS):
+                # Nothing on its way: write the coarse packs out now, in a commit of their
+                # own, rather than in the group of the next requests (which would wait for it).
+                self._commit_group([], flush=True)
             if stop_after:
                 return
 
-    def _commit_group(self, group: list[WriteRequest]) -> None:
+    def _commit_group(self, group: list[WriteRequest], flush: bool = False) -> None:
         conn = self.conn
         began = time.perf_counter()
         try:
@@ -192,7 +200,7 @@ class GroupCommitWriter:
                     self._apply_one(group[i])
                     i += 1
             applied = time.perf_counter()
-            if self.applier.flush_due() or self._stopping:
+            if flush or self.applier.flush_due() or self._stopping:
                 self.applier.flush_packs(conn)
             flushed = time.perf_counter()
             conn.execute("COMMIT")

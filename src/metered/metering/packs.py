@@ -2,7 +2,7 @@
 
 The count and sum rollups. Minute packs are updated in the transaction that stores the events
 (ARCHITECTURE.md, invariant 3), the coarser ones (10 minutes to 4 days: rollups.PACK_LEVELS)
-every half second from the writer's pending deltas (metering.pending), or at once for late
+about every half second from the writer's pending deltas (metering.pending), or at once for late
 events; cancellations add negative deltas; everything can be rebuilt from the raw events.
 Summaries read packs: a month for a customer with 1,000 dimension sets is about 60 packs (the
 buckets that cover it), where a row per cell meant 100,000 rows to find, sort and group; and a

@@ -4,7 +4,8 @@ Every transaction that stores events adds them to their minute packs (metering.p
 durable rollup, ARCHITECTURE.md invariant 3). The coarser packs only speed up long summaries, and
 updating them in every transaction would cost the writer a good part of its time (each commit
 touches the same coarse packs again). So the writer keeps each step's minute cells here, as numpy
-columns, and every half second ("flush") merges them, rolls them up and adds them to the coarser
+columns, and about every half second ("flush": in a pause of the writer once half a second old,
+in the next commit once 0.75 s old) merges them, rolls them up and adds them to the coarser
 packs, together with a watermark (`engine_state.coarse_seq`: every event up to it is in the
 coarse packs). After a crash, start-up adds the events stored after the watermark from the raw
 segments. Late events (an hour or more behind their ingestion: metering.cells.late_before) are
