@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -178,3 +180,23 @@ def test_ingest_answers_say_where_their_time_went(tenant: Tenant) -> None:
     assert response.status_code == 200
     assert list(timing_stages(response)) == ["queue", "apply", "flush", "commit"]
     assert "server-timing" not in tenant.client.get("/v1/customers").headers
+
+
+def test_a_worker_whose_server_is_gone_at_start_leaves(tmp_path: Path) -> None:
+    """A worker can start after its server was killed (spawning takes a moment): it must not
+    take its new parent (init) for the server. It is told the server's pid, and leaves."""
+    db = tmp_path / "store.sqlite3"
+    sqlite3.connect(db).close()
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid whose process has exited: the server that spawned this worker
+    worker = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from metered.ingest.parse_pool import _init_worker\n"
+        f"_init_worker({str(db)!r}, {gone.pid})\n"
+        "time.sleep(120)\n"
+        "sys.exit(3)\n")])
+    try:
+        assert worker.wait(timeout=60) == 0, "the worker should have left at once"
+    finally:
+        if worker.poll() is None:
+            worker.kill()

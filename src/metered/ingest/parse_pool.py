@@ -110,16 +110,18 @@ class _WorkerState:
 _state: _WorkerState | None = None
 
 
-def _init_worker(db_path: str) -> None:
+def _init_worker(db_path: str, server_pid: int) -> None:
     global _state
-    _state = _WorkerState(db_path)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch",
+    threading.Thread(target=_exit_with_parent, args=(server_pid,), name="parent-watch",
                      daemon=True).start()
+    _state = _WorkerState(db_path)
 
 
 def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
-    """A server killed with SIGKILL cannot stop its pool: its workers would live on, idle,
-    holding the store open. Each one leaves within a second of its parent."""
+    """A server killed with SIGKILL cannot stop its pool: its workers would live on, holding
+    the store open (or blocked for ever on a full result pipe). Each one leaves within a second
+    of its parent. The parent's pid comes from the server: a worker that starts after its server
+    died would otherwise take its new parent (init) for the server and never leave."""
     while os.getppid() == parent:
         time.sleep(interval)
     os._exit(0)
@@ -237,7 +239,7 @@ class ParsePool:
         if self.workers > 0:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(str(self.db_path),),
+                initializer=_init_worker, initargs=(str(self.db_path), os.getpid()),
             )
 
     def stop(self) -> None:
