@@ -9,7 +9,7 @@ import pytest
 
 from metered.clock import now_seconds
 from metered.engine import Engine
-from metered.ingest import apply, writer
+from metered.ingest import apply
 from metered.metering.pending import read_watermark
 from metered.metering.summaries import SummaryQuery, summarize
 
@@ -27,7 +27,7 @@ def day_total(engine: Engine, meter, customer_pk: int) -> list[tuple[int, object
 def test_reads_are_exact_while_pending_and_after_a_crash(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(apply, "FLUSH_SECONDS", 3600.0)  # nothing is written out by itself,
-    monkeypatch.setattr(writer, "PAUSE_FLUSH_SECONDS", 3600.0)  # not even in the writer's pauses
+    monkeypatch.setattr(apply, "PAUSE_FLUSH_SECONDS", 3600.0)  # not even in the writer's pauses
     h = Harness(tmp_path / "live")
     try:
         customer = h.customer()

@@ -49,8 +49,11 @@ from metered.metering.rollups import (
 
 ACCEPTED = EventResult("accepted", None)
 WINDOW_MS = (DEDUPE_DAYS + 1) * 86_400_000
-FLUSH_SECONDS = 0.75  # pending pack deltas are written out at least this often (writer.py) ...
-FLUSH_ROWS = 200_000  # ... or as soon as this many are pending
+# Pending pack deltas (metering.pending) are written out in a pause of the writer once this
+# old, by the next group once FLUSH_SECONDS old (no pause came), or once FLUSH_ROWS are pending.
+PAUSE_FLUSH_SECONDS = 0.5
+FLUSH_SECONDS = 0.75
+FLUSH_ROWS = 200_000
 _INSERT_EXTREME = (
     "INSERT INTO extreme_events (meter_pk, customer_pk, dims_pk, ts, seq, value_hi, value_lo)"
     " VALUES (?,?,?,?,?,?,?)"
@@ -218,10 +221,12 @@ class EventApplier:
             self.flush_packs(conn)  # merged with what is pending, sums could overflow int64
         self.unflushed.add(first_seq, end_seq, minute_cells)
 
-    def flush_due(self) -> bool:
+    def flush_due(self, *, paused: bool = False) -> bool:
+        """Whether to write the pending deltas out now: in a group, or (`paused`) in a commit
+        of their own while nothing is on its way to the writer."""
+        age = PAUSE_FLUSH_SECONDS if paused else FLUSH_SECONDS
         return self.unflushed.rows > 0 and (
-            self.unflushed.rows >= FLUSH_ROWS
-            or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+            self.unflushed.rows >= FLUSH_ROWS or time.monotonic() - self.last_flush >= age
         )
 
     def flush_packs(self, conn: sqlite3.Connection) -> None:

@@ -37,9 +37,6 @@ GROUP_TARGET_EVENTS = 8_000
 GROUP_WAIT_SECONDS = 0.005
 BUSY_COMMIT_SECONDS = 0.004
 IDLE_FLUSH_SECONDS = 1.0
-# The pending coarse packs are written out in a pause of the writer once this old; in the
-# group that finds them FLUSH_SECONDS old (ingest.apply) when no pause comes.
-PAUSE_FLUSH_SECONDS = 0.5
 
 
 @dataclass(slots=True)
@@ -175,8 +172,8 @@ class GroupCommitWriter:
             self._commit_group(group)
             # Busy: the next request is likely already on its way (a commit took a while).
             self._busy = time.monotonic() - started >= BUSY_COMMIT_SECONDS
-            if (self._queue.empty() and self._incoming <= 0 and self.applier.unflushed.rows
-                    and time.monotonic() - self.applier.last_flush >= PAUSE_FLUSH_SECONDS):
+            if (self._queue.empty() and self._incoming <= 0
+                    and self.applier.flush_due(paused=True)):
                 # Nothing on its way: write the coarse packs out now, in a commit of their
                 # own, rather than in the group of the next requests (which would wait for it).
                 self._commit_group([], flush=True)
