@@ -10,11 +10,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# native/ is the optional Rust fast path of the parse worker (needs cargo): without it metered
+# runs the same on its Python path, slower. The test suite requires it.
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet ./native || echo "metered-native not built (is cargo installed?): ingest takes the Python path"
 
 install-test: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' ./native
 
 serve: install
 	@echo "Your test-mode secret key:"

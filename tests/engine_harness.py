@@ -28,6 +28,32 @@ def pack_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             for *key, blob in conn.execute("SELECT * FROM rollup_packs ORDER BY 1,2,3,4")]
 
 
+class SharedHarness:
+    """One engine for every example of a validation test module, made on first use: three
+    customers (`customers_ids`) and a meter of each formula (`ev_sum` with dimensions model and
+    region, `ev_max`, `ev_count`, `ev_unique_count`), never changed afterwards."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self._harness: Harness | None = None
+
+    def __call__(self) -> Harness:
+        if self._harness is None:
+            h = Harness.temporary(self.prefix)
+            h.customers_ids = [h.customer().id for _ in range(3)]  # type: ignore[attr-defined]
+            h.meter("sum", ("model", "region"))
+            h.meter("max")
+            h.meter("count")
+            h.meter("unique_count")
+            self._harness = h
+        return self._harness
+
+    def close(self) -> None:
+        if self._harness is not None:
+            self._harness.close()
+            self._harness = None
+
+
 class Harness:
     def __init__(self, data_dir: Path, *, remove_on_close: bool = False):
         self.data_dir = data_dir

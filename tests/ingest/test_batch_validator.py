@@ -19,32 +19,15 @@ from metered.ingest.batches import validate_events
 from metered.ingest.validation import BatchValidator, validate_event
 from metered.ingest.wire_batch import Columns, decode_columns
 
-from engine_harness import Harness
+from engine_harness import SharedHarness
 
-_harness: Harness | None = None
-
-
-def harness() -> Harness:
-    """One engine for every example: meters and customers never change during the test."""
-    global _harness
-    if _harness is None:
-        h = Harness.temporary("metered-validator-")
-        h.customers_ids = [h.customer().id, h.customer().id]  # type: ignore[attr-defined]
-        h.meter("sum", ("model", "region"))
-        h.meter("max")
-        h.meter("count")
-        h.meter("unique_count")
-        _harness = h
-    return _harness
+harness = SharedHarness("metered-validator-")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _close_harness() -> Iterator[None]:
     yield
-    global _harness
-    if _harness is not None:
-        _harness.close()
-        _harness = None
+    harness.close()
 
 
 NOW = now_seconds()

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -188,17 +189,30 @@ def test_a_version_2_store_is_upgraded_at_start_up(tmp_path: Path) -> None:
         engine.stop()
 
 
+sums = st.one_of(st.integers(-50, 50), st.sampled_from([1 << 101, -(1 << 101), 1 << 100]))
 deltas = st.lists(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3), st.integers(1, 4),
-                                     st.integers(-2, 3), st.integers(-50, 50)),
+                                     st.integers(-2, 3), sums),
                            min_size=1, max_size=8), min_size=1, max_size=8)
 
 
-@settings(max_examples=60, deadline=None)
+def _python_cache(max_cells: int) -> packs.PackCache:
+    """The cache without the native extension: decoded packs, merged with numpy."""
+    cache = packs.PackCache(max_cells=max_cells)
+    cache.native = None
+    return cache
+
+
+def test_the_native_extension_keeps_the_writer_packs() -> None:
+    assert packs.PackCache().native is not None  # `make install-test` builds it
+
+
+@settings(max_examples=80, deadline=None)
 @given(steps=deltas, rollback=st.sets(st.integers(0, 7)))
 def test_the_writer_cache_never_changes_a_result(tmp_path_factory, steps, rollback) -> None:  # type: ignore[no-untyped-def]
-    """The same deltas, some in rolled-back transactions, through a tiny cache and through none."""
+    """The same deltas, some in rolled-back transactions, through a tiny cache (native, then
+    Python) and through none; sums past int64 take the wide form on every path."""
     results = []
-    for cache in (packs.PackCache(max_cells=3), None):
+    for cache in (packs.PackCache(max_cells=3), _python_cache(3), None):
         conn = _conn(tmp_path_factory.mktemp("packs"))
         for i, step in enumerate(steps):
             conn.execute("BEGIN")
@@ -211,7 +225,7 @@ def test_the_writer_cache_never_changes_a_result(tmp_path_factory, steps, rollba
                 conn.execute("COMMIT")
         results.append(pack_rows(conn))
         conn.close()
-    assert results[0] == results[1]
+    assert results[0] == results[1] == results[2]
 
 
 def test_packs_without_the_finer_levels_are_rebuilt_at_start_up(tmp_path: Path) -> None:
@@ -234,8 +248,9 @@ def test_packs_without_the_finer_levels_are_rebuilt_at_start_up(tmp_path: Path) 
         engine.stop()
 
 
-def test_the_writer_cache_counts_what_it_holds() -> None:
-    cache = packs.PackCache(max_cells=10)
+@pytest.mark.parametrize("make", [packs.PackCache, _python_cache])
+def test_the_writer_cache_counts_what_it_holds(make) -> None:  # type: ignore[no-untyped-def]
+    cache = make(max_cells=10)
     cells = np.zeros((4, 4), dtype=np.int64)
     for _ in range(100):  # rewriting the same packs never fills it
         cache.put((1, 1, 0, 0), packs.Pack(cells))

@@ -34,6 +34,7 @@ from metered.billing.customers import CustomerDirectory
 from metered.errors import MeteredError
 from metered.ingest.batches import NDJSON_TYPES, decode_batch, validate_events
 from metered.ingest.events import EventResult, ValidatedEvent, WireResult
+from metered.ingest.native_batch import NativeColumns, native_columns
 from metered.ingest.segments import (
     decode_customers,
     decode_keys,
@@ -138,6 +139,9 @@ def parse_to_columns(body: bytes, content_type: str, caller: Caller, now: int,
                      ctx: IngestContext, request_id: str) -> ParsedBatch:
     columns = None
     if content_type not in NDJSON_TYPES:
+        native = native_columns(body, caller, ctx, now)
+        if native is not None:
+            return _from_native(native)
         columns = decode_columns(body, caller, ctx, now, request_id)
     if columns is None:
         try:
@@ -171,6 +175,23 @@ def parse_to_columns(body: bytes, content_type: str, caller: Caller, now: int,
         seg_rest=seg_rest,
         cells=cells,
         answer=_encode_json(accepted_answer(results, columns.positions, columns.identifier)),
+    )
+
+
+def _from_native(native: NativeColumns) -> ParsedBatch:
+    hi, lo = np.frombuffer(native.scaled_hi, "<i8"), np.frombuffer(native.scaled_lo, "<i8")
+    cells = b""
+    if hi_bound(hi) < SAFE_HI:
+        meter_pk, customer_pk, ts, dims_idx = (
+            np.frombuffer(c, "<i8") for c in (native.meter_pk, native.customer_pk, native.ts,
+                                              native.dims_idx))
+        cells = minute_block(meter_pk, customer_pk, ts // 60, dims_idx,
+                             np.ones(len(hi), dtype=np.int64), hi, lo).tobytes()
+    return ParsedBatch(
+        total=len(native.keys), positions=list(range(len(native.keys))), keys=native.keys,
+        dims_idx=native.dims_idx, dims_table=native.dims_table, scaled_hi=native.scaled_hi,
+        scaled_lo=native.scaled_lo, seg_keys=native.seg_keys, seg_customers=native.seg_customers,
+        seg_rest=native.seg_rest, cells=cells, answer=native.answer,
     )
 
 

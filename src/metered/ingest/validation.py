@@ -7,7 +7,7 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +42,9 @@ class IngestContext:
     meters: MeterRegistry
     customers: CustomerDirectory
     reader: sqlite3.Connection
+    # The native fast path's plans and customer pks per caller (ingest.native_batch).
+    native: dict[tuple[int, bool], tuple[dict[str, Any], dict[str, int]]] = field(
+        default_factory=dict)
 
 
 def parse_timestamp(raw: object, now: int, param: str = "timestamp") -> int:

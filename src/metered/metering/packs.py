@@ -20,10 +20,16 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from metered.metering.quantity import LO_BITS, LO_MASK, join
+
+try:
+    import metered_native
+except ImportError:  # pragma: no cover - the Python path serves then
+    metered_native = None
 
 NARROW, WIDE = b"P0000000", b"W0000000"  # 8 bytes: the int64 columns stay aligned
 PackKey = tuple[int, int, int, int]  # meter_pk, customer_pk, level, bucket
@@ -85,18 +91,29 @@ class PackCache:
     """The writer's packs as it last wrote or read them (narrow ones), so that a commit does not
     read back from SQLite the minute packs the previous commit wrote. Only the writer thread
     uses it, and every pack write on that thread goes through it (or clears it): it can't go
-    stale. A rolled-back transaction or savepoint clears it. Bounded by cells held."""
+    stale. A rolled-back transaction or savepoint clears it. Bounded by cells held.
+
+    With the native extension the packs are kept there, as blobs, and `add` merges blocks into
+    them natively (`native`); otherwise they are kept here as decoded Packs."""
 
     def __init__(self, max_cells: int = 2_000_000) -> None:
+        self.native = metered_native.PackCache(max_cells) if metered_native is not None else None
         self._packs: dict[PackKey, Pack | None] = {}  # None: known not to exist
         self._cells = 0
         self.max_cells = max_cells
 
     def get(self, key: PackKey) -> Pack | None | bool:
         """The pack, None if there is none, or False when the cache doesn't know."""
+        if self.native is not None:
+            known, blob = self.native.get(key)
+            return (decode(blob) if blob is not None else None) if known else False
         return self._packs.get(key, False)
 
     def put(self, key: PackKey, pack: Pack | None) -> None:
+        if self.native is not None:
+            self.native.put(key, None if pack is None else
+                            WIDE if pack.wide else encode_cells(pack.cells))
+            return
         old = self._packs.pop(key, None)
         if old is not None:
             self._cells -= len(old.cells)
@@ -107,7 +124,16 @@ class PackCache:
         self._packs[key] = pack
         self._cells += len(pack.cells) if pack is not None else 0
 
+    def put_written(self, key: PackKey, blob: bytes, cells: np.ndarray | None) -> None:
+        """A pack just written: its blob, and its cells when the caller has them."""
+        if self.native is not None:
+            self.native.put(key, blob)
+        else:
+            self.put(key, Pack(cells) if cells is not None else decode(blob))
+
     def clear(self) -> None:
+        if self.native is not None:
+            self.native.clear()
         self._packs.clear()
         self._cells = 0
 
@@ -134,7 +160,7 @@ def _write(conn: sqlite3.Connection, writes: list[tuple[PackKey, bytes, np.ndarr
         conn.executemany(_DELETE, deletes)
     if cache is not None:
         for key, blob, cells in writes:
-            cache.put(key, Pack(cells) if cells is not None else decode(blob))
+            cache.put_written(key, blob, cells)
         for key in deletes:
             cache.put(key, None)
 
@@ -143,6 +169,8 @@ def add(conn: sqlite3.Connection, block: np.ndarray, cache: PackCache | None = N
     """Add a block of cell deltas (metering.cells: (n, 8) rows, any level, each cell at most
     once, sorted by key) to their packs."""
     if not len(block):
+        return
+    if cache is not None and cache.native is not None and _add_native(conn, block, cache.native):
         return
     keys = block[:, :4]
     change = np.ones(len(block), dtype=bool)
@@ -184,6 +212,23 @@ def add(conn: sqlite3.Connection, block: np.ndarray, cache: PackCache | None = N
         elif old[i] is not None:
             deletes.append(key)
     _write(conn, writes, deletes, cache)
+
+
+def _add_native(conn: sqlite3.Connection, block: np.ndarray, native: Any) -> bool:
+    """`add` by the extension, into the packs it caches; False (nothing done) when it leaves
+    the block to the Python path (a wide pack, sums near the int64 limit)."""
+    data = np.ascontiguousarray(block, dtype="<i8").tobytes()
+    for key in native.missing(data):
+        row = conn.execute(_SELECT, key).fetchone()
+        native.put(key, row[0] if row else None)
+    merged = native.merge(data)
+    if merged is None:
+        return False
+    writes, deletes = merged
+    conn.executemany(_WRITE, writes)
+    if deletes:
+        conn.executemany(_DELETE, deletes)
+    return True
 
 
 def _add_python(conn: sqlite3.Connection, pack_keys: list[PackKey], old: list[Pack | None],

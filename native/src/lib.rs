@@ -1,0 +1,200 @@
+//! metered's native fast path: a JSON batch of meter events decoded, checked and turned into
+//! the parse worker's columns in one pass (see src/metered/ingest/native_batch.py).
+//!
+//! It only takes the plainest batches: every event well typed, of a known meter and customer,
+//! with a plain integer value and short strings. On anything else it answers `None` and the
+//! Python path (ingest.wire_batch, then ingest.batches) decodes and validates the batch: that
+//! path is the reference for every answer, and a property test holds this one to it.
+
+mod batch;
+mod encode;
+mod packs;
+mod wire;
+
+use std::collections::HashMap;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use batch::{decode, Limits, Outcome, Plan};
+use encode::{answer, le_bytes, mp_array, mp_ints, mp_strs};
+
+// --- Python --------------------------------------------------------------------------------
+
+fn plans_from(plans: &Bound<'_, PyDict>) -> PyResult<HashMap<String, Option<Plan>>> {
+    let mut out = HashMap::with_capacity(plans.len());
+    for (name, plan) in plans.iter() {
+        let name: String = name.extract()?;
+        if plan.is_none() {
+            out.insert(name, None);
+            continue;
+        }
+        let (meter_pk, key_prefix, customer_key, value_key, dim_keys, numeric): (
+            i64,
+            Vec<u8>,
+            String,
+            String,
+            Vec<String>,
+            bool,
+        ) = plan.extract()?;
+        out.insert(
+            name,
+            Some(Plan {
+                meter_pk,
+                key_prefix,
+                customer_key,
+                value_key,
+                dim_keys,
+                numeric,
+                dims: HashMap::new(),
+            }),
+        );
+    }
+    Ok(out)
+}
+
+/// decode_batch(body, limits, plans, customers) -> None | ("need", names, customers) |
+/// ("ok", (keys, meter_pk, customer_pk, ts, dims_idx, hi, lo, dims_table, seg_keys,
+///  seg_customers, seg_rest, answer))
+///
+/// `limits`: (now, oldest, newest, max_batch, max_identifier, small_payload,
+/// max_dimension_value, max_unique_value). `plans`: event name -> (meter_pk, key_prefix,
+/// customer_key, value_key, dimension_keys, numeric) or None when the fast path can't take it.
+/// `customers`: customer id -> pk. Integer columns come back as little-endian int64 bytes.
+#[pyfunction]
+fn decode_batch<'py>(
+    py: Python<'py>,
+    body: &[u8],
+    limits: (i64, i64, i64, usize, usize, usize, usize, usize),
+    plans: &Bound<'py, PyDict>,
+    customers: &Bound<'py, PyDict>,
+) -> PyResult<PyObject> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Ok(py.None());
+    };
+    let (now, oldest, newest, max_batch, max_identifier, small_payload, max_dim, max_unique) =
+        limits;
+    let lim = Limits {
+        now,
+        oldest,
+        newest,
+        max_batch,
+        max_identifier,
+        small_payload,
+        max_dimension_value: max_dim,
+        max_unique_value: max_unique,
+    };
+    let mut plans = plans_from(plans)?;
+    let lookup = |id: &str| customers.get_item(id).ok().flatten().and_then(|pk| pk.extract().ok());
+    let cols = match decode(text, &lim, &mut plans, lookup) {
+        Ok(cols) => cols,
+        Err(Outcome::Slow) => return Ok(py.None()),
+        Err(Outcome::Need(names, ids)) => {
+            return Ok(("need", names, ids).into_pyobject(py)?.into_any().unbind());
+        }
+    };
+    let mut seg_keys = Vec::with_capacity(cols.identifier.len() * 24 + 16);
+    mp_array(&mut seg_keys, 2);
+    mp_ints(&mut seg_keys, &cols.meter_pk);
+    mp_strs(&mut seg_keys, &cols.identifier);
+    let mut seg_customers = Vec::with_capacity(cols.customer_pk.len() * 3 + 8);
+    mp_ints(&mut seg_customers, &cols.customer_pk);
+    let mut seg_rest = Vec::with_capacity(cols.payload.iter().map(|p| p.len() + 16).sum());
+    mp_array(&mut seg_rest, 3);
+    mp_ints(&mut seg_rest, &cols.ts);
+    mp_strs(&mut seg_rest, &cols.value);
+    mp_strs(&mut seg_rest, &cols.payload);
+    let keys = PyList::new(py, cols.keys.iter().map(|k| PyBytes::new(py, k)))?;
+    let dims_table = PyList::new(py, cols.dims_table.iter().map(|(m, d)| (*m, d.as_str())))?;
+    let columns = (
+        keys,
+        PyBytes::new(py, &le_bytes(&cols.meter_pk)),
+        PyBytes::new(py, &le_bytes(&cols.customer_pk)),
+        PyBytes::new(py, &le_bytes(&cols.ts)),
+        PyBytes::new(py, &le_bytes(&cols.dims_idx)),
+        PyBytes::new(py, &le_bytes(&cols.hi)),
+        PyBytes::new(py, &le_bytes(&cols.lo)),
+        dims_table,
+        PyBytes::new(py, &seg_keys),
+        PyBytes::new(py, &seg_customers),
+        PyBytes::new(py, &seg_rest),
+        PyBytes::new(py, &answer(&cols.identifier)),
+    );
+    Ok(("ok", columns).into_pyobject(py)?.into_any().unbind())
+}
+
+type PyKey = (i64, i64, i64, i64);
+
+fn rows_of(block: &[u8]) -> PyResult<Vec<[i64; 8]>> {
+    packs::rows(block).ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err("a block is (n, 8) little-endian int64")
+    })
+}
+
+/// The writer's pack cache (metering.packs.PackCache keeps its packs here when the extension
+/// is installed), and the merge of blocks of cell deltas into those packs.
+#[pyclass(name = "PackCache", module = "metered_native")]
+struct PyPackCache {
+    inner: packs::Cache,
+}
+
+#[pymethods]
+impl PyPackCache {
+    #[new]
+    fn new(max_cells: usize) -> Self {
+        PyPackCache { inner: packs::Cache::new(max_cells) }
+    }
+
+    fn clear(&mut self) {
+        self.inner.clear();
+    }
+
+    /// (known, blob): blob None when the pack is known not to exist.
+    fn get<'py>(&self, py: Python<'py>, key: PyKey) -> (bool, Option<Bound<'py, PyBytes>>) {
+        match self.inner.get(&[key.0, key.1, key.2, key.3]) {
+            Err(()) => (false, None),
+            Ok(blob) => (true, blob.map(|b| PyBytes::new(py, b))),
+        }
+    }
+
+    /// Remember a pack as stored (None: it does not exist); a wide one is forgotten.
+    #[pyo3(signature = (key, blob))]
+    fn put(&mut self, key: PyKey, blob: Option<&[u8]>) {
+        self.inner.put([key.0, key.1, key.2, key.3], blob);
+    }
+
+    /// The packs of a block (metering.cells, as bytes) that the cache doesn't know.
+    fn missing(&self, block: &[u8]) -> PyResult<Vec<PyKey>> {
+        let rows = rows_of(block)?;
+        Ok(self.inner.missing(&rows).into_iter().map(|k| (k[0], k[1], k[2], k[3])).collect())
+    }
+
+    /// Add a block to its packs: ([(meter, customer, level, bucket, blob)] to write,
+    /// [(meter, customer, level, bucket)] to delete), the cache updated; or None, nothing
+    /// changed, when the Python path must take the block (a pack unknown or wide, or a sum
+    /// that could leave int64).
+    #[allow(clippy::type_complexity)]
+    fn merge<'py>(
+        &mut self,
+        py: Python<'py>,
+        block: &[u8],
+    ) -> PyResult<Option<(Bound<'py, PyList>, Vec<PyKey>)>> {
+        let rows = rows_of(block)?;
+        let Some(merged) = self.inner.merge(&rows) else {
+            return Ok(None);
+        };
+        let writes = PyList::new(
+            py,
+            merged.writes.iter().map(|(k, blob)| (k[0], k[1], k[2], k[3], PyBytes::new(py, blob))),
+        )?;
+        let deletes = merged.deletes.iter().map(|k| (k[0], k[1], k[2], k[3])).collect();
+        Ok(Some((writes, deletes)))
+    }
+}
+
+#[pymodule]
+fn metered_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
+    m.add_class::<PyPackCache>()?;
+    Ok(())
+}
