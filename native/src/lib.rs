@@ -7,12 +7,15 @@
 //! path is the reference for every answer, and a property test holds this one to it.
 
 mod batch;
+mod cells;
 mod encode;
 mod packs;
+mod runs;
 mod wire;
 
 use std::collections::HashMap;
 
+use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
@@ -169,8 +172,8 @@ impl PyPackCache {
         Ok(self.inner.missing(&rows).into_iter().map(|k| (k[0], k[1], k[2], k[3])).collect())
     }
 
-    /// Add a block to its packs: ([(meter, customer, level, bucket, blob)] to write,
-    /// [(meter, customer, level, bucket)] to delete), the cache updated; or None, nothing
+    /// Add a block to its packs: ([meter, customer, level, bucket, blob, ...] flat, the packs
+    /// to write, five values each; [(meter, customer, level, bucket)] to delete), the cache updated; or None, nothing
     /// changed, when the Python path must take the block (a pack unknown or wide, or a sum
     /// that could leave int64).
     #[allow(clippy::type_complexity)]
@@ -183,18 +186,91 @@ impl PyPackCache {
         let Some(merged) = self.inner.merge(&rows) else {
             return Ok(None);
         };
-        let writes = PyList::new(
-            py,
-            merged.writes.iter().map(|(k, blob)| (k[0], k[1], k[2], k[3], PyBytes::new(py, blob))),
-        )?;
+        let writes = PyList::empty(py);
+        for (k, blob) in &merged.writes {
+            for v in k {
+                writes.append(v)?;
+            }
+            writes.append(PyBytes::new(py, blob))?;
+        }
         let deletes = merged.deletes.iter().map(|k| (k[0], k[1], k[2], k[3])).collect();
         Ok(Some((writes, deletes)))
     }
 }
 
+/// rollup(blocks, levels) -> bytes: the coarse cells of pending minute blocks (each (n, 8)
+/// little-endian int64, metering.cells) at each (level, size in minutes), merged and sorted.
+#[pyfunction]
+fn rollup<'py>(
+    py: Python<'py>,
+    blocks: Vec<Bound<'py, PyBytes>>,
+    levels: Vec<(i64, i64)>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let blocks: Vec<&[u8]> = blocks.iter().map(|b| b.as_bytes()).collect();
+    if blocks.iter().any(|b| !b.len().is_multiple_of(64)) {
+        return Err(pyo3::exceptions::PyValueError::new_err("a block is (n, 8) int64"));
+    }
+    let cells = cells::rollup(&blocks, &levels);
+    let mut out = Vec::with_capacity(cells.len() * 64);
+    for cell in &cells {
+        for v in cell {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
+/// A C-contiguous int64 buffer (a numpy array) as a slice; writable if asked.
+fn int64s(buf: &PyBuffer<i64>, writable: bool) -> PyResult<(*mut i64, usize)> {
+    if !buf.is_c_contiguous() || (writable && buf.readonly()) {
+        return Err(pyo3::exceptions::PyValueError::new_err("a contiguous int64 array"));
+    }
+    Ok((buf.buf_ptr() as *mut i64, buf.item_count()))
+}
+
+/// merge_runs(a_fps, a_seqs, b_fps, b_seqs, out_fps, out_seqs, min_seq) -> n: two sorted runs
+/// of the dedupe index (int64 arrays) merged into the outputs (each at least as long as both
+/// runs), without the GIL; the first n entries of the outputs are the merged run.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn merge_runs(
+    py: Python<'_>,
+    a_fps: PyBuffer<i64>,
+    a_seqs: PyBuffer<i64>,
+    b_fps: PyBuffer<i64>,
+    b_seqs: PyBuffer<i64>,
+    out_fps: PyBuffer<i64>,
+    out_seqs: PyBuffer<i64>,
+    min_seq: i64,
+) -> PyResult<usize> {
+    let (a_f, na) = int64s(&a_fps, false)?;
+    let (a_s, na2) = int64s(&a_seqs, false)?;
+    let (b_f, nb) = int64s(&b_fps, false)?;
+    let (b_s, nb2) = int64s(&b_seqs, false)?;
+    let (o_f, no) = int64s(&out_fps, true)?;
+    let (o_s, no2) = int64s(&out_seqs, true)?;
+    if na != na2 || nb != nb2 || no != no2 || no < na + nb {
+        return Err(pyo3::exceptions::PyValueError::new_err("runs and outputs do not match"));
+    }
+    // Safety: the buffers are held (and their arrays alive) until this function returns; the
+    // outputs are writable and distinct from the inputs (fresh arrays made by the caller).
+    let (a, b, out) = unsafe {
+        (
+            (std::slice::from_raw_parts(a_f, na), std::slice::from_raw_parts(a_s, na)),
+            (std::slice::from_raw_parts(b_f, nb), std::slice::from_raw_parts(b_s, nb)),
+            (std::slice::from_raw_parts_mut(o_f, no), std::slice::from_raw_parts_mut(o_s, no)),
+        )
+    };
+    let (a, b) = ((a.0, a.1), (b.0, b.1));
+    let (of, os) = out;
+    Ok(py.allow_threads(move || runs::merge(a, b, (of, os), min_seq)))
+}
+
 #[pymodule]
 fn metered_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(rollup, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_runs, m)?)?;
     m.add_class::<PyPackCache>()?;
     Ok(())
 }

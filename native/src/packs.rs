@@ -40,7 +40,7 @@ fn cells_of(blob: &[u8]) -> impl Iterator<Item = Cell> + '_ {
 /// The rows of a block: (n, 8) little-endian int64 (meter, customer, level, bucket, dims,
 /// count, hi, lo), sorted by key, each cell at most once.
 pub fn rows(block: &[u8]) -> Option<Vec<[i64; 8]>> {
-    if block.len() % 64 != 0 {
+    if !block.len().is_multiple_of(64) {
         return None;
     }
     Some(
@@ -75,7 +75,7 @@ fn groups(rows: &[[i64; 8]]) -> Vec<(Key, usize, usize)> {
 }
 
 fn is_narrow(blob: &[u8]) -> bool {
-    blob.len() >= 8 && &blob[..8] == NARROW && (blob.len() - 8) % 32 == 0
+    blob.len() >= 8 && &blob[..8] == NARROW && (blob.len() - 8).is_multiple_of(32)
 }
 
 /// Old cells plus deltas, both sorted by dims_pk; None if a sum could leave int64.

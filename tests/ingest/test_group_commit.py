@@ -56,3 +56,26 @@ def test_announced_requests_are_counted_out(tmp_path: Path) -> None:
     with pytest.raises(ServiceUnavailableError):
         asyncio.run(writer.submit(WriteRequest(run=lambda conn: None, expected=True)))
     assert writer._incoming == 0
+
+
+def test_a_failed_writer_refuses_writes_instead_of_hanging(tmp_path: Path) -> None:
+    """If its in-memory state cannot follow a commit, nothing more may be written (the server
+    exits, `on_failure`, and restarts from the store); no request is left without an answer."""
+    h = Harness(tmp_path)
+    writer = h.engine.writer
+    failures: list[bool] = []
+    writer.on_failure = lambda: failures.append(True)
+
+    def broken() -> None:
+        raise RuntimeError("index out of sync")
+
+    writer.applier.committed = broken  # type: ignore[method-assign]
+    try:
+        outcome = h.loop.run_until_complete(writer.submit(WriteRequest(run=lambda conn: 1)))
+        assert isinstance(outcome, ServiceUnavailableError)
+        writer._thread.join(timeout=10)
+        assert failures == [True] and isinstance(writer.failed, RuntimeError)
+        with pytest.raises(ServiceUnavailableError):
+            h.loop.run_until_complete(writer.submit(WriteRequest(run=lambda conn: 1)))
+    finally:
+        h.close()

@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from metered.ingest import seen_index
 from metered.ingest.seen_index import SeenIndex
 
 
@@ -54,3 +55,24 @@ def test_expiry_keeps_exactly_the_window(items: list[tuple[int, int]], cutoff: i
     found = index.candidates([fp for fp, _ in kept])
     for i, (_fp, seq) in enumerate(kept):
         assert seq in found[i]
+
+
+runs = st.lists(st.tuples(st.integers(-5, 5), st.integers(0, 30)), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=runs, b=runs, min_seq=st.integers(0, 12))
+def test_the_native_merge_is_numpy_s(a: list[tuple[int, int]], b: list[tuple[int, int]],
+                                     min_seq: int) -> None:
+    assert seen_index.metered_native is not None  # `make install-test` builds it
+    ra, rb = (seen_index._sorted_run(np.array([f for f, _ in r], dtype=np.int64),
+                                     np.array([s for _, s in r], dtype=np.int64), 0)
+              for r in (a, b))
+    native = seen_index._merge(ra, rb, min_seq)
+    module, seen_index.metered_native = seen_index.metered_native, None
+    try:
+        python = seen_index._merge(ra, rb, min_seq)
+    finally:
+        seen_index.metered_native = module
+    assert native.fps.tolist() == python.fps.tolist()
+    assert native.seqs.tolist() == python.seqs.tolist()

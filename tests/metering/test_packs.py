@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from metered.clock import now_seconds
 from metered.engine import Engine
-from metered.metering import packs, summaries
+from metered.metering import cells, packs, summaries
 from metered.metering.cells import merge
 from metered.metering.quantity import LO_BITS, LO_MASK, SCALE
 from metered.metering.summaries import SummaryQuery, summarize
@@ -259,3 +259,23 @@ def test_the_writer_cache_counts_what_it_holds(make) -> None:  # type: ignore[no
     cache.put((1, 3, 0, 0), packs.Pack(cells))
     cache.put((1, 4, 0, 0), None)  # over the bound: it starts again
     assert cache.get((1, 1, 0, 0)) is False and cache.get((1, 4, 0, 0)) is None
+
+
+minute_rows = st.lists(st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(0, 6000),
+                                 st.integers(1, 3), st.integers(-3, 3),
+                                 st.integers(-(10**16), 10**16)), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(blocks=st.lists(minute_rows, max_size=5))
+def test_the_native_rollup_of_pending_minutes_is_numpy_s(blocks) -> None:  # type: ignore[no-untyped-def]
+    """What a flush writes: the native pass against merge(coarse_block(merge(...)))."""
+    pending = [_block([(m, c, 0, minute, d, n, v) for m, c, minute, d, n, v in rows])
+               for rows in blocks if rows]
+    native = cells.pending_rollup(pending)
+    if not pending:
+        assert len(native) == 0
+        return
+    assert cells.metered_native is not None
+    expected = merge([cells.coarse_block(merge(pending))])
+    assert native.tolist() == expected.tolist()

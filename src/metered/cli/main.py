@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -57,6 +58,10 @@ def serve(
 
     workers = default_workers() if parse_workers is None else parse_workers
     engine = Engine.open(directory, parse_workers=workers)
+    # Fail-stop: a writer that failed takes no more writes; exit so that a supervisor restarts
+    # the server, which rebuilds its in-memory state from the store (everything acknowledged
+    # is durable: the same as after a crash).
+    engine.writer.on_failure = lambda: os._exit(70)
     # Everything loaded so far (code, caches) lives as long as the process: keep it out of the
     # cyclic GC's scans, which otherwise lengthen the pauses that show in p99 latencies.
     gc.collect()

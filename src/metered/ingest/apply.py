@@ -35,6 +35,7 @@ from metered.metering.cells import (
     late_before,
     merge,
     minute_block_of_rows,
+    pending_rollup,
     split_late,
 )
 from metered.metering.pending import PendingPacks, read_watermark, write_watermark
@@ -232,8 +233,8 @@ class EventApplier:
     def flush_packs(self, conn: sqlite3.Connection) -> None:
         """In the open transaction: add every pending delta to its pack, advance the watermark.
         The pending steps are forgotten once the transaction commits (`committed`)."""
-        minutes = merge(self.unflushed.blocks())  # a few thousand cells: the current buckets
-        packs.add(conn, merge([coarse_block(minutes)]), self.pack_cache)
+        # A few thousand cells: the current buckets.
+        packs.add(conn, pending_rollup(self.unflushed.blocks()), self.pack_cache)
         write_watermark(conn, self.next_seq - 1)
         self._flushed_through = self.next_seq - 1
         self.last_flush = time.monotonic()

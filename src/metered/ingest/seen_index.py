@@ -18,6 +18,11 @@ import threading
 
 import numpy as np
 
+try:
+    import metered_native
+except ImportError:  # pragma: no cover - numpy merges then
+    metered_native = None
+
 MERGE_FACTOR = 2  # merge a new run into a predecessor at most this many times its size
 FILTER_LOG2 = 28  # the lookup filter: 2**28 bits (32 MiB), ~7% false hits at 20M ids
 FILTER_BITS = 1 << FILTER_LOG2
@@ -40,7 +45,16 @@ class _Run:
 
 
 def _merge(a: _Run, b: _Run, min_seq: int) -> _Run:
-    """Merge two sorted runs in linear time (no re-sort)."""
+    """Merge two sorted runs in linear time (no re-sort). Natively when the extension is
+    installed: a two-pointer pass without the GIL, where numpy's binary searches of one run in
+    the other cost ~30 ms at a million ids, holding it."""
+    if metered_native is not None:
+        fps = np.empty(len(a) + len(b), dtype=np.int64)
+        seqs = np.empty(len(a) + len(b), dtype=np.int64)
+        n = metered_native.merge_runs(a.fps, a.seqs, b.fps, b.seqs, fps, seqs, min_seq)
+        if n < len(fps):
+            fps, seqs = fps[:n].copy(), seqs[:n].copy()
+        return _Run(fps, seqs)
     at = np.searchsorted(a.fps, b.fps, "right")
     fps = np.insert(a.fps, at, b.fps)
     seqs = np.insert(a.seqs, at, b.seqs)

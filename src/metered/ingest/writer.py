@@ -89,6 +89,12 @@ class GroupCommitWriter:
         self._incoming = 0
         self._thread = threading.Thread(target=self._run, name="metered-writer", daemon=True)
         self._stopping = False
+        # Set if the writer thread failed: the in-memory state (dedupe index, pending packs)
+        # may then disagree with the store, so no write is taken any more. `on_failure` is
+        # called once then (the server exits: everything acknowledged is durable, and start-up
+        # rebuilds that state from the store, as after a crash).
+        self.failed: BaseException | None = None
+        self.on_failure: Callable[[], None] | None = None
         self.groups = 0
         self.last_group_size = 0
         self._busy = False
@@ -105,6 +111,10 @@ class GroupCommitWriter:
         self._thread.join(timeout=60)
 
     async def submit(self, request: WriteRequest) -> Any:
+        if self.failed is not None:
+            if request.expected:
+                self._incoming -= 1
+            raise ServiceUnavailableError("The server cannot write any more; it is restarting.")
         if self._stopping:
             if request.expected:
                 self._incoming -= 1
@@ -135,6 +145,28 @@ class GroupCommitWriter:
     # --- writer thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:  # noqa: BLE001 - fail-stop, whatever it was
+            log.critical("the writer failed; no write is taken any more", exc_info=True)
+            self.failed = exc
+            self._stopping = True
+            self._refuse_queued()
+            if self.on_failure is not None:
+                self.on_failure()
+
+    def _refuse_queued(self) -> None:
+        """Answer every queued request: not written (a client retries with the same ids)."""
+        error = ServiceUnavailableError("The server cannot write any more; it is restarting.")
+        while True:
+            try:
+                requests = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if requests:
+                self._answer_all([(request, error) for request in requests])
+
+    def _serve(self) -> None:
         while True:
             try:
                 first = self._queue.get(timeout=IDLE_FLUSH_SECONDS)
@@ -210,7 +242,13 @@ class GroupCommitWriter:
             error = ApiError("The write could not be made durable; nothing was stored. Retry.")
             self._answer_all([(request, error) for request in group])
             return
-        self.applier.committed()
+        try:
+            self.applier.committed()
+        except BaseException:
+            # Committed, so durable, but the index may not know it: refuse, then fail-stop.
+            error = ServiceUnavailableError("The write may not have been recorded. Retry.")
+            self._answer_all([(request, error) for request in group])
+            raise
         self.groups += 1
         self.last_group_size = len(group)
         for request in group:

@@ -11,6 +11,11 @@ import numpy as np
 from metered.metering.quantity import LO_BITS, LO_MASK
 from metered.metering.rollups import MINUTE, PACK_LEVELS
 
+try:
+    import metered_native
+except ImportError:  # pragma: no cover - numpy does it then
+    metered_native = None
+
 SAFE_HI = 1 << 62  # block sums stay below this, so int64 arithmetic never overflows
 _EMPTY = np.empty((0, 8), dtype=np.int64)
 
@@ -87,6 +92,18 @@ def merge(blocks: list[np.ndarray]) -> np.ndarray:
     keys, sums = group([rows[:, i] for i in range(5)], [rows[:, 5], rows[:, 6], rows[:, 7]])
     hi, lo = sums[1] + (sums[2] >> LO_BITS), sums[2] & LO_MASK
     return np.column_stack([*keys, sums[0], hi, lo])
+
+
+def pending_rollup(blocks: list[np.ndarray]) -> np.ndarray:
+    """The coarse cells (10-minute to 4-day levels) of blocks of pending minute cells, merged:
+    what a flush writes. Natively when the extension is installed (a few times faster)."""
+    if not blocks:
+        return _EMPTY
+    if metered_native is not None:
+        data = metered_native.rollup([np.ascontiguousarray(b, dtype="<i8").tobytes()
+                                      for b in blocks], list(PACK_LEVELS[1:]))
+        return np.frombuffer(data, dtype="<i8").reshape(-1, 8)
+    return merge([coarse_block(merge(blocks))])
 
 
 def bound(block: np.ndarray) -> int:
