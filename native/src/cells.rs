@@ -52,16 +52,15 @@ fn add(cells: &mut Cells, key: Key, count: i64, sum: i128) {
     cell.1 += sum;
 }
 
-/// The coarse cells, at each (level, size in minutes), of blocks of minute cells (each (n, 8)
-/// little-endian int64 rows of metering.cells), merged and sorted by key.
-pub fn rollup(blocks: &[&[u8]], levels: &[(i64, i64)]) -> Vec<[i64; 8]> {
-    let rows: usize = blocks.iter().map(|b| b.len() / 64).sum();
+/// The coarse cells, at each (level, size in minutes), of blocks of minute cells (each the
+/// (n, 8) int64 rows of metering.cells, flat), merged and sorted by key.
+pub fn rollup(blocks: &[&[i64]], levels: &[(i64, i64)]) -> Vec<[i64; 8]> {
+    let rows: usize = blocks.iter().map(|b| b.len() / 8).sum();
     let mut minutes = Cells::with_capacity_and_hasher(rows / 4 + 16, Default::default());
     for block in blocks {
-        for row in block.chunks_exact(64) {
-            let v = |i: usize| i64::from_le_bytes(row[i * 8..i * 8 + 8].try_into().unwrap());
-            let sum = ((v(6) as i128) << LO_BITS) + v(7) as i128;
-            add(&mut minutes, [v(0), v(1), v(2), v(3), v(4)], v(5), sum);
+        for r in block.chunks_exact(8) {
+            let sum = ((r[6] as i128) << LO_BITS) + r[7] as i128;
+            add(&mut minutes, [r[0], r[1], r[2], r[3], r[4]], r[5], sum);
         }
     }
     let mut coarse = Cells::with_capacity_and_hasher(minutes.len() * levels.len(), Default::default());

@@ -198,19 +198,25 @@ impl PyPackCache {
     }
 }
 
-/// rollup(blocks, levels) -> bytes: the coarse cells of pending minute blocks (each (n, 8)
-/// little-endian int64, metering.cells) at each (level, size in minutes), merged and sorted.
+/// rollup(blocks, levels) -> bytes: the coarse cells of pending minute blocks (each a
+/// C-contiguous (n, 8) int64 array, metering.cells) at each (level, size in minutes), merged
+/// and sorted, as little-endian int64 bytes. Without the GIL.
 #[pyfunction]
 fn rollup<'py>(
     py: Python<'py>,
-    blocks: Vec<Bound<'py, PyBytes>>,
+    blocks: Vec<PyBuffer<i64>>,
     levels: Vec<(i64, i64)>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let blocks: Vec<&[u8]> = blocks.iter().map(|b| b.as_bytes()).collect();
-    if blocks.iter().any(|b| !b.len().is_multiple_of(64)) {
-        return Err(pyo3::exceptions::PyValueError::new_err("a block is (n, 8) int64"));
+    let mut slices: Vec<&[i64]> = Vec::with_capacity(blocks.len());
+    for block in &blocks {
+        let (ptr, n) = int64s(block, false)?;
+        if !n.is_multiple_of(8) {
+            return Err(pyo3::exceptions::PyValueError::new_err("a block is (n, 8) int64"));
+        }
+        // Safety: the buffers are held, their arrays alive and unchanged, until we return.
+        slices.push(unsafe { std::slice::from_raw_parts(ptr, n) });
     }
-    let cells = cells::rollup(&blocks, &levels);
+    let cells = py.allow_threads(|| cells::rollup(&slices, &levels));
     let mut out = Vec::with_capacity(cells.len() * 64);
     for cell in &cells {
         for v in cell {

@@ -76,3 +76,18 @@ def test_the_native_merge_is_numpy_s(a: list[tuple[int, int]], b: list[tuple[int
         seen_index.metered_native = module
     assert native.fps.tolist() == python.fps.tolist()
     assert native.seqs.tolist() == python.seqs.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(1, 50)),
+                      max_size=40),
+       probes=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=10), reuse=st.booleans())
+def test_any_known_agrees_with_candidates(items: list[tuple[int, int]], probes: list[int],
+                                          reuse: bool) -> None:
+    index = SeenIndex()
+    for start in range(0, len(items), 7):  # several runs
+        _add(index, items[start : start + 7])
+    if reuse and items:
+        probes = probes + [items[len(items) // 2][0]]
+    fps = np.array(probes, dtype=np.int64)
+    assert index.any_known(fps) == bool(index.candidates(probes))

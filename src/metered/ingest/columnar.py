@@ -75,7 +75,7 @@ def _fast_path_fits(applier: EventApplier, requests: Sequence[ParsedRequest],
     if hi_bound(hi) >= SAFE_HI:
         return False  # sums could overflow int64: the general path adds Python integers
     fps = np.concatenate(fingerprints)
-    return not applier.index.candidates(fps.tolist())  # may be seen before: confirm one by one
+    return not applier.index.any_known(fps)  # may be seen before: confirm one by one
 
 
 def results_of(parsed: ParsedBatch, outcome: list[EventResult]) -> list[EventResult | None]:

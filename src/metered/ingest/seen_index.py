@@ -112,6 +112,21 @@ class SeenIndex:
         inner = self._candidates([fps[i] for i in positions])
         return {positions[i]: seqs for i, seqs in inner.items()}
 
+    def any_known(self, fps: np.ndarray) -> bool:
+        """Whether any of these fingerprints (an int64 array) is in the index: the writer's
+        fast path asks this of every batch, and almost always hears no."""
+        if not len(fps):
+            return False
+        maybe = fps[self._maybe(fps)]
+        if not len(maybe):
+            return False
+        for run in self._runs:
+            if len(run):
+                at = np.minimum(np.searchsorted(run.fps, maybe), len(run) - 1)
+                if (run.fps[at] == maybe).any():
+                    return True
+        return False
+
     def _candidates(self, fps: list[int]) -> dict[int, list[int]]:
         found: dict[int, list[int]] = {}
         runs = self._runs

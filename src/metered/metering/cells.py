@@ -100,8 +100,8 @@ def pending_rollup(blocks: list[np.ndarray]) -> np.ndarray:
     if not blocks:
         return _EMPTY
     if metered_native is not None:
-        data = metered_native.rollup([np.ascontiguousarray(b, dtype="<i8").tobytes()
-                                      for b in blocks], list(PACK_LEVELS[1:]))
+        data = metered_native.rollup([np.ascontiguousarray(b, dtype=np.int64) for b in blocks],
+                                     list(PACK_LEVELS[1:]))
         return np.frombuffer(data, dtype="<i8").reshape(-1, 8)
     return merge([coarse_block(merge(blocks))])
 
