@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -16,9 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from metered.ingest.parse_pool import MIN_POOL_BYTES
+from metered.clock import now_seconds
+from metered.ingest.parse_pool import MIN_POOL_BYTES, ParsedBatch, ParsePool
 
 from conftest import Server, start_server
+from engine_harness import Harness
 
 
 class Tenant:
@@ -183,20 +186,49 @@ def test_ingest_answers_say_where_their_time_went(tenant: Tenant) -> None:
 
 
 def test_a_worker_whose_server_is_gone_at_start_leaves(tmp_path: Path) -> None:
-    """A worker can start after its server was killed (spawning takes a moment): it must not
-    take its new parent (init) for the server. It is told the server's pid, and leaves."""
+    """A worker can start after its server is gone (spawning takes a moment): the other end of
+    its request pipe is closed by then, so it reads end-of-file at once and leaves."""
     db = tmp_path / "store.sqlite3"
     sqlite3.connect(db).close()
-    gone = subprocess.Popen(["true"])
-    gone.wait()  # a pid whose process has exited: the server that spawned this worker
-    worker = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\n"
-        "from metered.ingest.parse_pool import _init_worker\n"
-        f"_init_worker({str(db)!r}, {gone.pid})\n"
-        "time.sleep(120)\n"
-        "sys.exit(3)\n")])
+    task_read, task_write = os.pipe()
+    answer_read, answer_write = os.pipe()
+    os.close(task_write)  # the server that made the pipe is gone
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "metered.ingest.parse_channel", str(db), str(task_read),
+         str(answer_write)], pass_fds=(task_read, answer_write))
+    os.close(task_read)
+    os.close(answer_write)
     try:
         assert worker.wait(timeout=60) == 0, "the worker should have left at once"
     finally:
         if worker.poll() is None:
             worker.kill()
+        os.close(answer_read)
+
+
+def test_a_worker_killed_mid_stream_is_replaced(tmp_path: Path) -> None:
+    """Its tasks are validated in-process instead (None), and a new worker takes the next."""
+    h = Harness(tmp_path)
+    pool = ParsePool(h.engine.db.path, 1)
+    pool.start()
+    try:
+        customer = h.customer()
+        meter = h.meter("sum")
+        body = json.dumps([{"event_name": meter.event_name, "identifier": f"k{i}", "payload": {
+            "stripe_customer_id": customer.id, "value": "1"}} for i in range(300)]).encode()
+
+        async def parse() -> ParsedBatch | None:
+            return await pool.parse(body, "application/json", h.caller, now_seconds(), 1, "r")
+
+        first = h.loop.run_until_complete(parse())
+        assert first is not None and first.total == 300
+        old = pool._channels[0]
+        old.process.kill()
+        old.process.wait()
+        assert h.loop.run_until_complete(parse()) is None  # the dead worker's task
+        assert pool._channels[0] is not old
+        again = h.loop.run_until_complete(parse())
+        assert again is not None and again.answer == first.answer
+    finally:
+        pool.stop()
+        h.close()

@@ -14,15 +14,9 @@ state older than the server's at the time of the request.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import multiprocessing
 import os
 import sqlite3
-import threading
-import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +29,7 @@ from metered.errors import MeteredError
 from metered.ingest.batches import NDJSON_TYPES, decode_batch, validate_events
 from metered.ingest.events import EventResult, ValidatedEvent, WireResult
 from metered.ingest.native_batch import NativeColumns, native_columns
+from metered.ingest.parse_channel import ParseChannel, WorkerGone
 from metered.ingest.segments import (
     decode_customers,
     decode_keys,
@@ -111,21 +106,10 @@ class _WorkerState:
 _state: _WorkerState | None = None
 
 
-def _init_worker(db_path: str, server_pid: int) -> None:
+def init_worker(db_path: str) -> None:
+    """In a worker process (ingest.parse_channel), before its first task."""
     global _state
-    threading.Thread(target=_exit_with_parent, args=(server_pid,), name="parent-watch",
-                     daemon=True).start()
     _state = _WorkerState(db_path)
-
-
-def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
-    """A server killed with SIGKILL cannot stop its pool: its workers would live on, holding
-    the store open (or blocked for ever on a full result pipe). Each one leaves within a second
-    of its parent. The parent's pid comes from the server: a worker that starts after its server
-    died would otherwise take its new parent (init) for the server and never leave."""
-    while os.getppid() == parent:
-        time.sleep(interval)
-    os._exit(0)
 
 
 def parse_in_worker(body: bytes, content_type: str, account_pk: int, livemode: bool, now: int,
@@ -254,39 +238,35 @@ class ParsePool:
     def __init__(self, db_path: Path, workers: int):
         self.db_path = db_path
         self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
+        self._channels: list[ParseChannel] = []
 
     def start(self) -> None:
-        if self.workers > 0:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(str(self.db_path), os.getpid()),
-            )
+        self._channels = [ParseChannel(self.db_path) for _ in range(self.workers)]
 
     def stop(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        channels, self._channels = self._channels, []
+        for channel in channels:
+            channel.stop()
 
     def wants(self, body: bytes) -> bool:
-        return self._pool is not None and len(body) >= MIN_POOL_BYTES
+        return bool(self._channels) and len(body) >= MIN_POOL_BYTES
 
     async def parse(self, body: bytes, content_type: str, caller: Caller, now: int,
                     generation: int, request_id: str) -> ParsedBatch | None:
         """The worker's answer, or None if no worker could take it (validate in-process)."""
-        pool = self._pool
-        if pool is None:
+        if not self._channels:
             return None
-        loop = asyncio.get_running_loop()
+        channel = min(self._channels, key=lambda c: c.load)
         try:
-            raw = await loop.run_in_executor(
-                pool, parse_in_worker, body, content_type, caller.account_pk, caller.livemode,
-                now, generation, request_id,
-            )
-        except BrokenProcessPool:
-            log.error("a parse worker died; restarting the pool")
-            if self._pool is pool:
-                pool.shutdown(wait=False, cancel_futures=True)
-                self.start()
+            raw = await channel.call((content_type, caller.account_pk, caller.livemode, now,
+                                      generation, request_id), body)
+        except WorkerGone:
+            log.error("a parse worker died; starting another")
+            self._replace(channel)
             return None
-        return _decode(raw)
+        return _decode(raw) if raw else None  # empty: the worker failed on it
+
+    def _replace(self, channel: ParseChannel) -> None:
+        if channel in self._channels:
+            self._channels[self._channels.index(channel)] = ParseChannel(self.db_path)
+            channel.stop(timeout=1.0)
