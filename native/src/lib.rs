@@ -128,10 +128,19 @@ fn decode_batch<'py>(
 
 type PyKey = (i64, i64, i64, i64);
 
-fn rows_of(block: &[u8]) -> PyResult<Vec<[i64; 8]>> {
-    packs::rows(block).ok_or_else(|| {
-        pyo3::exceptions::PyValueError::new_err("a block is (n, 8) little-endian int64")
-    })
+/// A block of cells (metering.cells: a C-contiguous (n, 8) int64 array), flat, read in place.
+fn block_of(buf: &PyBuffer<i64>) -> PyResult<&[i64]> {
+    let (ptr, n) = int64s(buf, false)?;
+    if !n.is_multiple_of(8) {
+        return Err(pyo3::exceptions::PyValueError::new_err("a block is (n, 8) int64"));
+    }
+    // Safety: the buffer is held, its array alive and unchanged, as long as the slice lives.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, n) })
+}
+
+/// The rows of a block.
+fn rows_of(buf: &PyBuffer<i64>) -> PyResult<Vec<[i64; 8]>> {
+    Ok(block_of(buf)?.chunks_exact(8).map(|row| row.try_into().unwrap()).collect())
 }
 
 /// The writer's pack cache (metering.packs.PackCache keeps its packs here when the extension
@@ -166,23 +175,23 @@ impl PyPackCache {
         self.inner.put([key.0, key.1, key.2, key.3], blob);
     }
 
-    /// The packs of a block (metering.cells, as bytes) that the cache doesn't know.
-    fn missing(&self, block: &[u8]) -> PyResult<Vec<PyKey>> {
-        let rows = rows_of(block)?;
+    /// The packs of a block of cells that the cache doesn't know.
+    fn missing(&self, block: PyBuffer<i64>) -> PyResult<Vec<PyKey>> {
+        let rows = rows_of(&block)?;
         Ok(self.inner.missing(&rows).into_iter().map(|k| (k[0], k[1], k[2], k[3])).collect())
     }
 
-    /// Add a block to its packs: ([meter, customer, level, bucket, blob, ...] flat, the packs
-    /// to write, five values each; [(meter, customer, level, bucket)] to delete), the cache updated; or None, nothing
-    /// changed, when the Python path must take the block (a pack unknown or wide, or a sum
-    /// that could leave int64).
+    /// Add a block of cells to its packs: ([meter, customer, level, bucket, blob, ...] flat,
+    /// the packs to write, five values each; [(meter, customer, level, bucket)] to delete), the
+    /// cache updated; or None, nothing changed, when the Python path must take the block (a
+    /// pack unknown or wide, or a sum that could leave int64).
     #[allow(clippy::type_complexity)]
     fn merge<'py>(
         &mut self,
         py: Python<'py>,
-        block: &[u8],
+        block: PyBuffer<i64>,
     ) -> PyResult<Option<(Bound<'py, PyList>, Vec<PyKey>)>> {
-        let rows = rows_of(block)?;
+        let rows = rows_of(&block)?;
         let Some(merged) = self.inner.merge(&rows) else {
             return Ok(None);
         };
@@ -207,23 +216,9 @@ fn rollup<'py>(
     blocks: Vec<PyBuffer<i64>>,
     levels: Vec<(i64, i64)>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let mut slices: Vec<&[i64]> = Vec::with_capacity(blocks.len());
-    for block in &blocks {
-        let (ptr, n) = int64s(block, false)?;
-        if !n.is_multiple_of(8) {
-            return Err(pyo3::exceptions::PyValueError::new_err("a block is (n, 8) int64"));
-        }
-        // Safety: the buffers are held, their arrays alive and unchanged, until we return.
-        slices.push(unsafe { std::slice::from_raw_parts(ptr, n) });
-    }
+    let slices = blocks.iter().map(block_of).collect::<PyResult<Vec<&[i64]>>>()?;
     let cells = py.allow_threads(|| cells::rollup(&slices, &levels));
-    let mut out = Vec::with_capacity(cells.len() * 64);
-    for cell in &cells {
-        for v in cell {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    Ok(PyBytes::new(py, &out))
+    Ok(PyBytes::new(py, &le_bytes(cells.as_flattened())))
 }
 
 /// A C-contiguous int64 buffer (a numpy array) as a slice; writable if asked.

@@ -37,26 +37,6 @@ fn cells_of(blob: &[u8]) -> impl Iterator<Item = Cell> + '_ {
     })
 }
 
-/// The rows of a block: (n, 8) little-endian int64 (meter, customer, level, bucket, dims,
-/// count, hi, lo), sorted by key, each cell at most once.
-pub fn rows(block: &[u8]) -> Option<Vec<[i64; 8]>> {
-    if !block.len().is_multiple_of(64) {
-        return None;
-    }
-    Some(
-        block
-            .chunks_exact(64)
-            .map(|row| {
-                let mut r = [0i64; 8];
-                for (i, v) in row.chunks_exact(8).enumerate() {
-                    r[i] = i64::from_le_bytes(v.try_into().unwrap());
-                }
-                r
-            })
-            .collect(),
-    )
-}
-
 fn key_of(row: &[i64; 8]) -> Key {
     [row[0], row[1], row[2], row[3]]
 }

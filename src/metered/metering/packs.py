@@ -26,11 +26,7 @@ from typing import Any
 import numpy as np
 
 from metered.metering.quantity import LO_BITS, LO_MASK, join
-
-try:
-    import metered_native
-except ImportError:  # pragma: no cover - the Python path serves then
-    metered_native = None
+from metered.native import extension as metered_native
 
 NARROW, WIDE = b"P0000000", b"W0000000"  # 8 bytes: the int64 columns stay aligned
 PackKey = tuple[int, int, int, int]  # meter_pk, customer_pk, level, bucket
@@ -263,7 +259,7 @@ def add(conn: sqlite3.Connection, block: np.ndarray, cache: PackCache | None = N
 def _add_native(conn: sqlite3.Connection, block: np.ndarray, native: Any) -> bool:
     """`add` by the extension, into the packs it caches; False (nothing done) when it leaves
     the block to the Python path (a wide pack, sums near the int64 limit)."""
-    data = np.ascontiguousarray(block, dtype="<i8").tobytes()
+    data = np.ascontiguousarray(block, dtype=np.int64)  # read in place by the extension
     missing = native.missing(data)
     if missing:
         blobs = fetch(conn, missing)
