@@ -27,14 +27,10 @@ from metered.ingest.validation import (
     MAX_UNIQUE_VALUE,
     IngestContext,
 )
+from metered.ingest.wire_batch import SMALL_PAYLOAD
 from metered.metering.meters import Meter
+from metered.native import extension as metered_native
 
-try:
-    import metered_native
-except ImportError:  # pragma: no cover - the Python path serves every batch then
-    metered_native = None
-
-SMALL_PAYLOAD = 506  # as ingest.wire_batch: a shorter payload cannot hold too many keys
 MAX_CUSTOMERS = 100_000  # customer pks remembered per caller
 
 Plan = tuple[int, bytes, str, str, tuple[str, ...], bool]

@@ -138,10 +138,7 @@ def parse_to_columns(body: bytes, content_type: str, caller: Caller, now: int,
         np.array(c, dtype=np.int64) for c in (columns.meter_pk, columns.customer_pk, columns.ts,
                                               columns.dims_idx, columns.scaled_hi,
                                               columns.scaled_lo))
-    cells = b""
-    if len(hi) and hi_bound(hi) < SAFE_HI:
-        cells = minute_block(meter_pk, customer_pk, ts // 60, dims_idx,
-                             np.ones(len(hi), dtype=np.int64), hi, lo).tobytes()
+    cells = _minute_cells(meter_pk, customer_pk, ts, dims_idx, hi, lo)
     seg_customers, seg_rest = encode_data_parts(columns.customer_pk, columns.ts, columns.value,
                                                 columns.payload)
     return ParsedBatch(
@@ -162,15 +159,20 @@ def parse_to_columns(body: bytes, content_type: str, caller: Caller, now: int,
     )
 
 
+def _minute_cells(meter_pk: np.ndarray, customer_pk: np.ndarray, ts: np.ndarray,
+                  dims_idx: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> bytes:
+    """The events' minute cells, grouped (dims_idx where the writer puts dims_pk); empty when
+    int64 sums could overflow (the writer then takes its general path)."""
+    if not len(hi) or hi_bound(hi) >= SAFE_HI:
+        return b""
+    return minute_block(meter_pk, customer_pk, ts // 60, dims_idx,
+                        np.ones(len(hi), dtype=np.int64), hi, lo).tobytes()
+
+
 def _from_native(native: NativeColumns) -> ParsedBatch:
-    hi, lo = np.frombuffer(native.scaled_hi, "<i8"), np.frombuffer(native.scaled_lo, "<i8")
-    cells = b""
-    if hi_bound(hi) < SAFE_HI:
-        meter_pk, customer_pk, ts, dims_idx = (
-            np.frombuffer(c, "<i8") for c in (native.meter_pk, native.customer_pk, native.ts,
-                                              native.dims_idx))
-        cells = minute_block(meter_pk, customer_pk, ts // 60, dims_idx,
-                             np.ones(len(hi), dtype=np.int64), hi, lo).tobytes()
+    cells = _minute_cells(*(np.frombuffer(c, "<i8") for c in (
+        native.meter_pk, native.customer_pk, native.ts, native.dims_idx, native.scaled_hi,
+        native.scaled_lo)))
     return ParsedBatch(
         total=len(native.keys), positions=list(range(len(native.keys))), keys=native.keys,
         dims_idx=native.dims_idx, dims_table=native.dims_table, scaled_hi=native.scaled_hi,

@@ -18,17 +18,12 @@ import threading
 
 import numpy as np
 
-try:
-    import metered_native
-except ImportError:  # pragma: no cover - numpy merges then
-    metered_native = None
+from metered.native import extension as metered_native
 
 MERGE_FACTOR = 2  # merge a new run into a predecessor at most this many times its size
-FILTER_LOG2 = 28  # the lookup filter: 2**28 bits (32 MiB), ~7% false hits at 20M ids
+FILTER_LOG2 = 28  # the lookup filter: 2**28 bits (32 MiB)
 FILTER_BITS = 1 << FILTER_LOG2
 MAX_MERGED = 1 << 20  # ... but never into runs of more than ~1M ids (20 runs for 20M ids)
-
-
 FILTER_HASHES = 3  # ~0.8% of absent ids pass at 20M ids (1 hash: ~7%)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it permutes the 64-bit values
 

@@ -10,11 +10,7 @@ import numpy as np
 
 from metered.metering.quantity import LO_BITS, LO_MASK
 from metered.metering.rollups import MINUTE, PACK_LEVELS
-
-try:
-    import metered_native
-except ImportError:  # pragma: no cover - numpy does it then
-    metered_native = None
+from metered.native import extension as metered_native
 
 SAFE_HI = 1 << 62  # block sums stay below this, so int64 arithmetic never overflows
 _EMPTY = np.empty((0, 8), dtype=np.int64)
