@@ -77,6 +77,9 @@ class WriteRequest:
         return self.events is not None or self.parsed is not None
 
 
+_FAILED = "The server cannot write any more; it is restarting."
+
+
 class GroupCommitWriter:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
@@ -111,14 +114,11 @@ class GroupCommitWriter:
         self._thread.join(timeout=60)
 
     async def submit(self, request: WriteRequest) -> Any:
-        if self.failed is not None:
+        if self._stopping:  # set as well when the writer failed
             if request.expected:
                 self._incoming -= 1
-            raise ServiceUnavailableError("The server cannot write any more; it is restarting.")
-        if self._stopping:
-            if request.expected:
-                self._incoming -= 1
-            raise ServiceUnavailableError("The server is shutting down.")
+            raise ServiceUnavailableError(
+                _FAILED if self.failed is not None else "The server is shutting down.")
         loop = asyncio.get_running_loop()
         request.loop = loop
         request.future = loop.create_future()
@@ -137,6 +137,8 @@ class GroupCommitWriter:
         if requests:
             self._queue.put(requests)
             self._incoming -= sum(request.expected for request in requests)
+            if self.failed is not None:  # the writer failed after these were submitted
+                self._refuse_queued()
 
     def expect(self, n: int) -> None:
         """An ingest request arrived (+1) or left without writing (-1); on the event loop."""
@@ -157,7 +159,7 @@ class GroupCommitWriter:
 
     def _refuse_queued(self) -> None:
         """Answer every queued request: not written (a client retries with the same ids)."""
-        error = ServiceUnavailableError("The server cannot write any more; it is restarting.")
+        error = ServiceUnavailableError(_FAILED)
         while True:
             try:
                 requests = self._queue.get_nowait()
