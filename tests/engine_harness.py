@@ -6,9 +6,11 @@ import asyncio
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from metered.accounts import Caller, create_account
 from metered.billing.customers import Customer, CustomerChanges, create_customer
@@ -52,6 +54,17 @@ class SharedHarness:
         if self._harness is not None:
             self._harness.close()
             self._harness = None
+
+    def closing_fixture(self) -> Any:
+        """A module-scoped autouse fixture that closes the engine after the module's tests
+        (assign it to a module-level name)."""
+
+        @pytest.fixture(scope="module", autouse=True)
+        def close_after_module() -> Iterator[None]:
+            yield
+            self.close()
+
+        return close_after_module
 
 
 class Harness:

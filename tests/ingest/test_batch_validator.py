@@ -4,11 +4,9 @@ validate_event, for any input."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,11 +21,7 @@ from engine_harness import SharedHarness
 
 harness = SharedHarness("metered-validator-")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _close_harness() -> Iterator[None]:
-    yield
-    harness.close()
+_close_harness = harness.closing_fixture()
 
 
 NOW = now_seconds()

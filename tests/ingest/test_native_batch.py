@@ -8,7 +8,6 @@ Whatever it cannot take, it must leave to the Python path (None), never answer d
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,11 +22,7 @@ from engine_harness import SharedHarness
 
 harness = SharedHarness("metered-native-")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _close_harness() -> Iterator[None]:
-    yield
-    harness.close()
+_close_harness = harness.closing_fixture()
 
 
 NOW = now_seconds()
