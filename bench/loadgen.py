@@ -224,8 +224,7 @@ async def _drive(port: int, work: Workload, prefix: bytes, index: int, connectio
                 out.requests += 1
                 out.latencies.append(done - scheduled)
                 out.done_at.append(done - started)
-                if work.batch:
-                    out.timings.append(conn.timing)
+                out.timings.append(conn.timing)
     finally:
         transport.close()
 

@@ -46,6 +46,7 @@ def serve(
     import uvicorn
 
     from metered.api import create_app
+    from metered.api.server import uvicorn_options
     from metered.engine import Engine
 
     # The writer thread hands the GIL back and forth with the event loop around every SQLite
@@ -67,14 +68,7 @@ def serve(
     gc.collect()
     gc.freeze()
     typer.echo(f"metered serving on http://{host}:{port} (store: {engine.db.path})", err=True)
-    uvicorn.run(
-        create_app(engine), host=host, port=port, loop="uvloop", http="httptools",
-        log_level=log_level.lower(), access_log=False, lifespan="on",
-        timeout_graceful_shutdown=30, backlog=4096,
-        # Our answers carry their own Server header; nothing reads the client's address, so
-        # X-Forwarded-* need no middleware (one layer less around every request).
-        server_header=False, proxy_headers=False,
-    )
+    uvicorn.run(create_app(engine), host=host, port=port, **uvicorn_options(log_level))
 
 
 def _with_connection(data_dir: Path | None):  # type: ignore[no-untyped-def]
