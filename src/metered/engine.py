@@ -23,6 +23,7 @@ class Engine:
         self.parse_pool = ParsePool(db.path, parse_workers)
         self.writer = GroupCommitWriter(db.writer_connection())
         self.checkpointer = Checkpointer(db.path)
+        self.writer.after_commit = self.checkpointer.wrap_after_commit
         self.meters = MeterRegistry(load_all_meters(self.db.reader()))
         self.customers = CustomerDirectory()
 

@@ -98,6 +98,9 @@ class GroupCommitWriter:
         # rebuilds that state from the store, as after a crash).
         self.failed: BaseException | None = None
         self.on_failure: Callable[[], None] | None = None
+        # Called on the connection after each successful COMMIT (store.Checkpointer's WAL
+        # wrap-around); an error there is logged, never the requests' concern.
+        self.after_commit: Callable[[sqlite3.Connection], None] | None = None
         self.groups = 0
         self.last_group_size = 0
         self._busy = False
@@ -256,6 +259,11 @@ class GroupCommitWriter:
         for request in group:
             request.stamps = (*request.stamps[:1], *stamps)
         self._answer_all([(request, request.outcome) for request in group])
+        if self.after_commit is not None:
+            try:
+                self.after_commit(conn)
+            except sqlite3.Error:
+                log.exception("after the commit")
 
     def _savepoint(self, requests: list[WriteRequest], body: Callable[[], None]) -> bool:
         conn = self.conn

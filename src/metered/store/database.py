@@ -115,10 +115,15 @@ class Checkpointer:
     alternated runs; docs/benchmarks.md).
     """
 
-    def __init__(self, path: Path, interval: float = 0.2, restart_pages: int = 200_000):
+    def __init__(self, path: Path, interval: float = 0.2, restart_pages: int = 200_000,
+                 wrap_pages: int = 16_384):
         self.path = path
         self.interval = interval
         self.restart_pages = restart_pages
+        self.wrap_pages = wrap_pages
+        # Set when a checkpoint copied every frame there was, on a WAL past wrap_pages: the
+        # writer's next commit is then all that stands between the WAL and its wrap-around.
+        self._caught_up = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metered-checkpoint", daemon=True)
 
@@ -129,11 +134,30 @@ class Checkpointer:
         self._stop.set()
         self._thread.join(timeout=30)
 
+    def wrap_after_commit(self, conn: sqlite3.Connection) -> None:
+        """On the writer's connection, right after a COMMIT: let the WAL wrap around.
+
+        SQLite starts the WAL over only when a write transaction begins with every frame
+        already copied into the database file. Under load the writer begins its next
+        transaction right after each commit, whose frames no checkpoint has copied yet, so the
+        WAL grows until the RESTART above, and every append lands on a new block that the file
+        system must allocate (and journal: the commits' fsyncs then wait behind the
+        checkpoints' ones). Once this thread has caught up with everything before the latest
+        commit, the writer copies that commit's frames itself (a few MB at most), and its next
+        transaction starts the WAL over.
+        """
+        if self._caught_up:
+            self._caught_up = False
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def _run(self) -> None:
         conn = connect(self.path, cache_mb=8)
         try:
             while not self._stop.wait(self.interval):
-                busy, wal_pages, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                busy, wal_pages, done = conn.execute(
+                    "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if not busy and done == wal_pages > self.wrap_pages:
+                    self._caught_up = True
                 if not busy and wal_pages > self.restart_pages:
                     conn.execute("PRAGMA wal_checkpoint(RESTART)")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
