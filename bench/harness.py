@@ -212,6 +212,12 @@ def store_bytes(data_dir: Path) -> int:
     return sum(p.stat().st_size for p in data_dir.glob("metered.sqlite3*") if p.is_file())
 
 
+def wal_bytes(data_dir: Path) -> int:
+    """The size of the store's write-ahead log file (0 if there is none)."""
+    wal = data_dir / "metered.sqlite3-wal"
+    return wal.stat().st_size if wal.exists() else 0
+
+
 # --- a blocking keep-alive client, for set-up, checks and sequential latency -----------------
 
 

@@ -50,6 +50,7 @@ from harness import (  # noqa: E402
     start_metered,
     stop_child,
     store_bytes,
+    wal_bytes,
 )
 from ingest_workload import (  # noqa: E402
     BATCH,
@@ -302,6 +303,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     rss_peak = rss_mb(server.proc.pid, "VmHWM")
     print("checking exactly-once ...", flush=True)
     check = check_exactly_once(server, batches, singles, list(m.values()))
+    wal_end = wal_bytes(data_dir)  # before the shutdown's checkpoint truncates it
     stop_child(server.proc)
     db_end = store_bytes(data_dir)
 
@@ -314,6 +316,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "rss_mb": max(first[2], second[2]),
     }
     memory = {"window": window, "startup_s": server.startup_s, "db_end": db_end,
+              "wal_end": wal_end,
               "fsync": [disk, disk_after],
               "rss_empty": rss_empty,
               "rss_start": server.rss_start_mb, "rss_end": rss_end, "rss_peak": rss_peak}
@@ -402,7 +405,8 @@ def report_rows(args: argparse.Namespace, ceiling: dict[str, Any], m: dict[str, 
         ("    store on disk",
          f"{window['store_bytes_filled'] / 1e6:,.0f} MB pre-filled -> "
          f"{memory['db_end'] / 1e6:,.0f} MB after {accepted:,} accepted events "
-         f"({grown / max(accepted, 1):,.0f} B/event with rollups)"),
+         f"({grown / max(accepted, 1):,.0f} B/event with rollups); the WAL file was "
+         f"{memory['wal_end'] / 1e6:,.0f} MB at the end of the run (it wraps around at ~64 MB)"),
         ("exactly-once check",
          f"usage total {check['usage_total']:,} vs acknowledged "
          f"{check['acknowledged_value']:,}: {equal}; re-sent events came back duplicate: "
@@ -430,7 +434,8 @@ def results_json(args: argparse.Namespace, ceiling: dict[str, Any], m: dict[str,
         "rss_mb": {"empty_store": memory["rss_empty"], "start": memory["rss_start"],
                    "end": memory["rss_end"],
                    "peak": memory["rss_peak"], "ceiling": ceiling["rss_mb"]},
-        "store_bytes_end": memory["db_end"], "fsync_ms": memory["fsync"],
+        "store_bytes_end": memory["db_end"], "wal_bytes_end": memory["wal_end"],
+        "fsync_ms": memory["fsync"],
         "exactly_once": check,
     }
 
