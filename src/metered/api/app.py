@@ -43,7 +43,7 @@ _FIXED_HEADERS = (
 )
 
 
-MAX_CACHED_CALLERS = 10_000
+MAX_CACHED_CALLERS = 10_000  # keys and meter event sessions, each
 
 
 def error_response(exc: MeteredError) -> Response:
@@ -211,6 +211,8 @@ class App:
                     " /v2/billing/meter_event_session.",
                     code="invalid_authentication_token",
                 )
+            if len(self.sessions) >= MAX_CACHED_CALLERS:  # sessions expire; their entries too
+                self.sessions.clear()
             cached = self.sessions[digest] = found
         caller, expires_at = cached
         from metered.clock import now_seconds  # noqa: PLC0415
