@@ -74,21 +74,6 @@ async def drive(app: AsgiApp, auth: bytes, bodies: list[bytes]) -> tuple[float, 
     return len(bodies) / wall, cpu / len(bodies) * 1e6
 
 
-async def lifespan(app: App) -> None:
-    started = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        if started.is_set():
-            await asyncio.Event().wait()  # until the loop ends
-        return {"type": "lifespan.startup"}
-
-    async def send(message: dict[str, Any]) -> None:
-        started.set()
-
-    asyncio.ensure_future(app({"type": "lifespan"}, receive, send))
-    await started.wait()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
@@ -98,8 +83,8 @@ def main() -> None:
     asyncio.set_event_loop(loop)
     with bench_session("metered-bench-app-") as work:
         engine = Engine.open(work / "data")
-        app = App(engine)
-        loop.run_until_complete(lifespan(app))
+        engine.start()
+        app = App(engine, manage_engine=False)  # no lifespan: the writer is all it needs
         key = loop.run_until_complete(engine.writer.submit(
             WriteRequest(run=lambda c: create_key(c, default_account_pk(c)))))
         auth = f"Bearer {key}".encode()

@@ -176,8 +176,8 @@ class App:
     def authenticate(self, headers: dict[str, str]) -> Caller:
         # By the header as sent: a known key costs one lookup (no parsing, no hash). Keys are
         # never revoked yet; when they can be, revoking must clear this cache.
-        header = headers.get("authorization")
-        caller = self._callers.get(header) if header else None
+        header = headers.get("authorization", "")
+        caller = self._callers.get(header)
         if caller is not None:
             return caller
         secret = _bearer(headers)
@@ -194,7 +194,7 @@ class App:
             )
         if len(self._callers) >= MAX_CACHED_CALLERS:
             self._callers.clear()
-        self._callers[headers["authorization"]] = caller
+        self._callers[header] = caller
         return caller
 
     def authenticate_session(self, headers: dict[str, str]) -> Caller:
