@@ -218,9 +218,10 @@ class EventApplier:
               minute_cells: np.ndarray) -> None:
         """Register a step's minute cells whose coarser packs are to be written by the flush
         (in the open transaction, before COMMIT)."""
-        if self.unflushed.bound + bound(minute_cells) >= SAFE_HI:
+        cells_bound = bound(minute_cells)
+        if self.unflushed.bound + cells_bound >= SAFE_HI:
             self.flush_packs(conn)  # merged with what is pending, sums could overflow int64
-        self.unflushed.add(first_seq, end_seq, minute_cells)
+        self.unflushed.add(first_seq, end_seq, minute_cells, cells_bound)
 
     def flush_due(self, *, paused: bool = False) -> bool:
         """Whether to write the pending deltas out now: in a group, or (`paused`) in a commit

@@ -60,14 +60,19 @@ class PendingPacks:
 
     # --- the writer ----------------------------------------------------------------------
 
-    def add(self, first_seq: int, end_seq: int, block: Block) -> None:
-        """Register a step of the open transaction (before its COMMIT)."""
+    def add(self, first_seq: int, end_seq: int, block: Block, block_bound: int | None = None
+            ) -> None:
+        """Register a step of the open transaction (before its COMMIT); `block_bound` is
+        `bound(block)` when the caller has it."""
         if not len(block):
             return
         with self._lock:
             self._steps.append((first_seq, end_seq, block))
         self._open += 1
-        self._recount()
+        # Counted as they come (a recount of every pending step cost single events' groups,
+        # ~30 of them per flush, a fifth of the writer's time).
+        self.rows += len(block)
+        self.bound += bound(block) if block_bound is None else block_bound
 
     def mark(self) -> int:
         return self._open
