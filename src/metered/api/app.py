@@ -93,7 +93,8 @@ class App:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope["method"]
+        # HEAD is GET without the body (uvicorn drops it and keeps the content-length).
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
         path = scope["path"]
         request_id = next(self._request_ids)
         try:
