@@ -11,7 +11,6 @@ mod cells;
 mod encode;
 mod packs;
 mod runs;
-mod sender;
 mod wire;
 
 use std::collections::HashMap;
@@ -268,52 +267,11 @@ fn merge_runs(
     Ok(py.allow_threads(move || runs::merge(a, b, (of, os), min_seq)))
 }
 
-/// The response sender (sender.rs) as a Python object: one per process.
-#[pyclass(name = "ResponseSender", frozen)]
-struct PyResponseSender {
-    inner: sender::Sender,
-}
-
-#[pymethods]
-impl PyResponseSender {
-    #[new]
-    fn new() -> PyResult<Self> {
-        Ok(Self { inner: sender::Sender::start()? })
-    }
-
-    /// Registers a connection's socket (its descriptor is duplicated); returns its id.
-    fn open(&self, fd: i32) -> PyResult<u64> {
-        Ok(self.inner.open(fd)?)
-    }
-
-    /// Queues bytes for the connection; they are written in order, after those queued before.
-    fn send(&self, id: u64, data: &[u8]) {
-        self.inner.send(id, data.to_vec());
-    }
-
-    /// Closes the connection's duplicate descriptor once its queued bytes are written.
-    fn close(&self, id: u64) {
-        self.inner.close(id);
-    }
-
-    /// Waits (without the GIL) until everything queued is written; false on timeout.
-    fn drain(&self, py: Python<'_>, timeout: f64) -> bool {
-        let timeout = std::time::Duration::from_secs_f64(timeout.max(0.0));
-        py.allow_threads(|| self.inner.drain(timeout))
-    }
-
-    /// Answers queued and not yet fully written.
-    fn outstanding(&self) -> usize {
-        self.inner.outstanding()
-    }
-}
-
 #[pymodule]
 fn metered_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(rollup, m)?)?;
     m.add_function(wrap_pyfunction!(merge_runs, m)?)?;
     m.add_class::<PyPackCache>()?;
-    m.add_class::<PyResponseSender>()?;
     Ok(())
 }

@@ -33,9 +33,6 @@ class _Recording:
     def get_write_buffer_size(self) -> int:
         return 0
 
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default  # no socket: the wrapper writes here, not through the native sender
-
 
 def _gathering() -> tuple[_Gathering, _Recording, asyncio.AbstractEventLoop]:
     loop = asyncio.new_event_loop()

@@ -14,7 +14,7 @@ from typing import Any
 from metered import __version__
 from metered.accounts import Caller, authenticate_key, hash_key
 from metered.api import idempotency
-from metered.api.http import Prepare, Request, Response, Route, Router, encode_json
+from metered.api.http import Request, Response, Router, encode_json
 from metered.engine import Engine
 from metered.errors import (
     AuthenticationError,
@@ -104,8 +104,13 @@ class App:
         except Exception:
             log.exception("unhandled error on %s %s (%s)", method, path, request_id)
             response = error_response(MeteredError("An unexpected error occurred."))
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": response_headers(response, request_id)})
+        headers = [
+            (b"content-length", str(len(response.body)).encode()),
+            (b"request-id", request_id.encode()),
+            *_FIXED_HEADERS,
+            *response.headers,
+        ]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
     async def _dispatch(self, scope: Scope, receive: Receive, method: str, path: str,
@@ -141,77 +146,6 @@ class App:
         if request.timings:
             response.headers.append((b"server-timing", server_timing(request.timings)))
         return response
-
-    # --- the fast path of routes that only write events (api.server) ---------------------------
-
-    def event_route(self, method: str, path: str, prepare: Prepare, *,
-                    auth: str = "secret") -> None:
-        """A route that writes the events `prepare` validates. Served through ASGI like any
-        other, and without an ASGI task by the HTTP protocol when the request allows
-        (`run_prepared`): both answer the same."""
-
-        async def handler(request: Request) -> Response:
-            prepared = prepare(request)
-            _, response = await self.write_events(request, prepared.events, prepared.render)
-            return response
-
-        self.router.add(method, path, handler, auth=auth, ingest=True, prepare=prepare)
-
-    def prepared_route(self, method: bytes, target: bytes,
-                       headers: list[tuple[bytes, bytes]]) -> Route | None:
-        """The route for this request line if the fast path can serve it: an event route, and
-        no Idempotency-Key (whose replay needs a read first: the ASGI path's)."""
-        route = self.router.prepared.get((method, target))
-        if route is None or any(name == b"idempotency-key" for name, _ in headers):
-            return None
-        return route
-
-    def run_prepared(self, route: Route, raw_headers: list[tuple[bytes, bytes]], body: bytes,
-                     size: int, reply: Callable[[int, list[tuple[bytes, bytes]], bytes], None]
-                     ) -> None:
-        """Serve a request of `prepared_route` whose body has come (`size` bytes; `body` holds
-        them unless they are over the route's limit): validate now, hand the events to the
-        group commit and `reply(status, headers, body)` once they are durable, or at once on
-        an error. Called on the event loop; never raises."""
-        request_id = next(self._request_ids)
-        request = Request(route.method, route.path, b"", {}, body, request_id=request_id)
-
-        def answer(response: Response) -> None:
-            if request.timings:
-                response.headers.append((b"server-timing", server_timing(request.timings)))
-            reply(response.status, response_headers(response, request_id), response.body)
-
-        try:
-            headers = request.headers = {k.decode("latin-1"): v.decode("latin-1")
-                                         for k, v in raw_headers}
-            if size > route.max_body:
-                raise _too_large(route.max_body)
-            if route.auth == "secret":
-                request.caller = self.authenticate(headers)
-            else:
-                request.caller = self.authenticate_session(headers)
-            assert route.prepare is not None
-            prepared = route.prepare(request)
-            write = WriteRequest(events=prepared.events, expected=True)
-            writer = self.engine.writer
-            writer.expect(1)
-
-            def written(outcome: Any) -> None:
-                request.timings += write.stages()
-                try:
-                    response = _render(outcome, prepared.render)
-                except Exception:
-                    log.exception("unhandled error on %s %s (%s)", route.method, route.path,
-                                  request_id)
-                    response = error_response(MeteredError("An unexpected error occurred."))
-                answer(response)
-
-            writer.submit_nowait(write, written)
-        except MeteredError as exc:
-            answer(error_response(exc))
-        except Exception:
-            log.exception("unhandled error on %s %s (%s)", route.method, route.path, request_id)
-            answer(error_response(MeteredError("An unexpected error occurred.")))
 
     async def _idempotent(self, request: Request, handler: Callable[[Request], Awaitable[Response]]
                           ) -> Response:
@@ -318,15 +252,6 @@ class App:
         return outcome, _render(outcome, render)
 
 
-def response_headers(response: Response, request_id: str) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"content-length", str(len(response.body)).encode()),
-        (b"request-id", request_id.encode()),
-        *_FIXED_HEADERS,
-        *response.headers,
-    ]
-
-
 def server_timing(timings: list[tuple[str, float]]) -> bytes:
     """The W3C Server-Timing header: `parse;dur=7.41, queue;dur=2.03, ...` (milliseconds)."""
     return ", ".join(f"{name};dur={ms:.2f}" for name, ms in timings).encode()
@@ -382,16 +307,13 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise PayloadTooLargeError(
+                f"The request body is larger than {limit} bytes.", code="request_too_large"
+            )
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-def _too_large(limit: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(f"The request body is larger than {limit} bytes.",
-                                code="request_too_large")
 
 
 def create_app(engine: Engine, *, manage_engine: bool = True) -> App:

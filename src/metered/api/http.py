@@ -92,30 +92,14 @@ class Request:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-@dataclass(slots=True)
-class PreparedWrite:
-    """Events a route validated without waiting for anything, and how to answer once they are
-    durable (`render` takes the writer's per-event outcomes)."""
-
-    events: list[Any]  # ingest.events.ValidatedEvent
-    render: Callable[[Any], Response]
-
-
-Prepare = Callable[[Request], PreparedWrite]
-
-
 @dataclass(frozen=True, slots=True)
 class Route:
     method: str
-    path: str
     pattern: re.Pattern[str]
     handler: Handler
     auth: str  # "secret", "session" or "none"
     max_body: int
     ingest: bool  # writes meter events: announced to the group commit on arrival
-    # Set for routes that only validate events and write them (App.event_route): the HTTP
-    # protocol may then serve them without an ASGI task (api.server's fast path).
-    prepare: Prepare | None = None
 
 
 class Router:
@@ -124,18 +108,12 @@ class Router:
         # Matches of paths without parameters (e.g. POST /v1/billing/meter_events), which are
         # finitely many: most requests then skip the scan of every route's pattern.
         self._fixed: dict[tuple[str, str], Route] = {}
-        # Routes with `prepare`, by the request line's method and target as sent.
-        self.prepared: dict[tuple[bytes, bytes], Route] = {}
 
     def add(self, method: str, path: str, handler: Handler, *, auth: str = "secret",
-            max_body: int = 1 << 20, ingest: bool = False, prepare: Prepare | None = None
-            ) -> None:
+            max_body: int = 1 << 20, ingest: bool = False) -> None:
         regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"
-        route = Route(method, path, re.compile(regex), handler, auth, max_body, ingest, prepare)
-        self.routes.append(route)
+        self.routes.append(Route(method, re.compile(regex), handler, auth, max_body, ingest))
         self._fixed.clear()
-        if prepare is not None and route.pattern.groups == 0:
-            self.prepared[(method.encode(), path.encode())] = route
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """(route, path params, whether the path exists with another method)."""

@@ -46,7 +46,7 @@ def serve(
     import uvicorn
 
     from metered.api import create_app
-    from metered.api.server import drain_responses, uvicorn_options
+    from metered.api.server import uvicorn_options
     from metered.engine import Engine
 
     # The writer thread hands the GIL back and forth with the event loop around every SQLite
@@ -69,7 +69,6 @@ def serve(
     gc.freeze()
     typer.echo(f"metered serving on http://{host}:{port} (store: {engine.db.path})", err=True)
     uvicorn.run(create_app(engine), host=host, port=port, **uvicorn_options(log_level))
-    drain_responses()  # answers the native sender has not written yet
 
 
 def _with_connection(data_dir: Path | None):  # type: ignore[no-untyped-def]

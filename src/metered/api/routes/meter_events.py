@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from metered.api.expand import check_expand
-from metered.api.http import PreparedWrite, Request, Response, encode_json
+from metered.api.http import Request, Response, encode_json
 from metered.api.params import Params
 from metered.clock import now_seconds
 from metered.errors import InvalidRequestError, MeteredError, invalid_param, missing_param
@@ -146,7 +146,7 @@ def adjustment_params(params: Params) -> tuple[str, str]:
 
 
 def register(app: App) -> None:
-    def create_v1(request: Request) -> PreparedWrite:
+    async def create_v1(request: Request) -> Response:
         params = request.params()
         params.reject_unknown(("event_name", "payload", "identifier", "timestamp"))
         check_expand(params, "billing.meter_event")
@@ -166,7 +166,8 @@ def register(app: App) -> None:
                 return Response(err.status, encode_json(err.to_wire()))
             return Response.json(meter_event_v1(event, payload, created))
 
-        return PreparedWrite([event], render)
+        _, response = await app.write_events(request, [event], render)
+        return response
 
     async def adjust_v1(request: Request) -> Response:
         caller = request.require_caller
@@ -187,7 +188,7 @@ def register(app: App) -> None:
     async def batch(request: Request) -> Response:
         return await ingest_body(app, request)
 
-    app.event_route("POST", "/v1/billing/meter_events", create_v1)
+    app.router.add("POST", "/v1/billing/meter_events", create_v1, ingest=True)
     app.router.add("POST", "/v1/billing/meter_event_adjustments", adjust_v1)
     app.router.add("POST", "/v1/metered/events/batch", batch, max_body=MAX_BATCH_BYTES,
                    ingest=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from metered.api.http import PreparedWrite, Request, Response, encode_json
+from metered.api.http import Request, Response, encode_json
 from metered.api.routes.meter_events import (
     adjustment_params,
     batch_body,
@@ -90,7 +90,7 @@ def register(app: App) -> None:
             return failed
         return Response.json(batch_body(results), status=202)
 
-    def create_event(request: Request) -> PreparedWrite:
+    async def create_event(request: Request) -> Response:
         params = request.params()
         params.reject_unknown(("event_name", "payload", "identifier", "timestamp"))
         event = validate_event(
@@ -118,7 +118,8 @@ def register(app: App) -> None:
                 }
             )
 
-        return PreparedWrite([event], render)
+        _, response = await app.write_events(request, [event], render)
+        return response
 
     async def adjust(request: Request) -> Response:
         caller = request.require_caller
@@ -136,5 +137,5 @@ def register(app: App) -> None:
     router.add("POST", "/v2/billing/meter_event_session", create_session_handler)
     router.add("POST", "/v2/billing/meter_event_stream", stream, auth="session", max_body=32 << 20,
                ingest=True)
-    app.event_route("POST", "/v2/billing/meter_events", create_event)
+    router.add("POST", "/v2/billing/meter_events", create_event, ingest=True)
     router.add("POST", "/v2/billing/meter_event_adjustments", adjust)
