@@ -118,10 +118,10 @@ class App:
         route, path_params, path_exists = self.router.match(method, path)
         if route is None:
             if path_exists:
-                raise InvalidRequestError(f"{method} is not allowed on {path}.",
+                raise InvalidRequestError(f"{scope['method']} is not allowed on {path}.",
                                           code="method_not_allowed")
-            raise NotFoundError(f"Unrecognized request URL ({method}: {path}).", param=None,
-                                code="resource_missing")
+            raise NotFoundError(f"Unrecognized request URL ({scope['method']}: {path}).",
+                                param=None, code="resource_missing")
         # ASGI servers send header names in lower case.
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         request = Request(method, path, scope.get("query_string", b""), headers, b"",
