@@ -9,6 +9,7 @@
 mod batch;
 mod cells;
 mod encode;
+mod form;
 mod packs;
 mod runs;
 mod wire;
@@ -17,7 +18,7 @@ use std::collections::HashMap;
 
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use batch::{decode, Limits, Outcome, Plan};
 use encode::{answer, le_bytes, mp_array, mp_ints, mp_strs};
@@ -267,11 +268,85 @@ fn merge_runs(
     Ok(py.allow_threads(move || runs::merge(a, b, (of, os), min_seq)))
 }
 
+type EventRequest<'py> =
+    (Bound<'py, PyString>, Option<Bound<'py, PyString>>, bool, usize, Bound<'py, PyDict>);
+
+/// meter_event_request(data) -> None | (authorization, idempotency_key, keep_alive,
+/// body_offset, fields): `data`, the bytes of one read, if they are exactly one plain
+/// `POST /v1/billing/meter_events` request (native/src/form.rs); `fields` is the form as the
+/// Python decoder makes it: {"event_name": .., "identifier": .., "timestamp": ..,
+/// "payload": {key: value, ...}}, each key only when sent, in the order sent.
+#[pyfunction]
+fn meter_event_request<'py>(
+    py: Python<'py>,
+    data: &[u8],
+) -> PyResult<Option<EventRequest<'py>>> {
+    let Some(head) = form::head(data) else {
+        return Ok(None);
+    };
+    let Some(fields) = form::fields(head.body) else {
+        return Ok(None);
+    };
+    let out = PyDict::new(py);
+    for (name, value) in [
+        ("event_name", fields.event_name),
+        ("identifier", fields.identifier),
+        ("timestamp", fields.timestamp),
+    ] {
+        if let Some(value) = value {
+            out.set_item(name, value)?;
+        }
+    }
+    if !fields.payload.is_empty() {
+        let payload = PyDict::new(py);
+        for (k, v) in fields.payload {
+            payload.set_item(k, v)?;
+        }
+        out.set_item("payload", payload)?;
+    }
+    let offset = data.len() - head.body.len();
+    let auth = PyString::new(py, head.authorization);
+    let idem = head.idempotency_key.map(|k| PyString::new(py, k));
+    Ok(Some((auth, idem, head.keep_alive, offset, out)))
+}
+
+/// send_all(items) -> [bytes written, or -1 on an error]: each (fd, data) of `items` written
+/// to its non-blocking TCP socket as far as it goes without blocking, in order, without the
+/// GIL (the single-event fast path's answers: src/metered/api/server.py). The caller owns the
+/// descriptors and writes what is left through its transport.
+#[pyfunction]
+fn send_all(py: Python<'_>, items: Vec<(i32, Bound<'_, PyBytes>)>) -> Vec<isize> {
+    let slices: Vec<(i32, &[u8])> = items.iter().map(|(fd, b)| (*fd, b.as_bytes())).collect();
+    py.allow_threads(|| slices.iter().map(|(fd, data)| send_one(*fd, data)).collect())
+}
+
+fn send_one(fd: i32, data: &[u8]) -> isize {
+    use std::io::{ErrorKind, Write};
+    use std::os::fd::FromRawFd;
+    // Safety: the caller keeps `fd` open for the call; ManuallyDrop never closes it. Writes on
+    // a TcpStream pass MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE.
+    let mut stream = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+    let mut sent = 0;
+    while sent < data.len() {
+        match stream.write(&data[sent..]) {
+            Ok(0) => break,
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(_) if sent == 0 => return -1,
+            Err(_) => break,
+        }
+    }
+    sent as isize
+}
+
 #[pymodule]
 fn metered_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(rollup, m)?)?;
     m.add_function(wrap_pyfunction!(merge_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(meter_event_request, m)?)?;
+    m.add_function(wrap_pyfunction!(send_all, m)?)?;
     m.add_class::<PyPackCache>()?;
     Ok(())
 }

@@ -11,10 +11,17 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from metered import __version__
 from metered.accounts import Caller, authenticate_key, hash_key
 from metered.api import idempotency
-from metered.api.http import Request, Response, Router, encode_json
+from metered.api.fast_events import FastEvents
+from metered.api.http import Request, Response, Router
+from metered.api.responses import (
+    error_response,
+    render_outcome,
+    response_headers,
+    server_timing,
+    storing,
+)
 from metered.engine import Engine
 from metered.errors import (
     AuthenticationError,
@@ -29,25 +36,13 @@ from metered.ingest.retention import run_retention
 from metered.ingest.writer import WriteRequest
 
 log = logging.getLogger("metered.api")
-STRIPE_VERSION = "2025-09-30.clover"
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-_FIXED_HEADERS = (
-    (b"content-type", b"application/json"),
-    (b"stripe-version", STRIPE_VERSION.encode()),
-    (b"server", f"metered/{__version__}".encode()),
-)
-
-
 MAX_CACHED_CALLERS = 10_000  # keys and meter event sessions, each
-
-
-def error_response(exc: MeteredError) -> Response:
-    return Response(exc.status, encode_json(exc.to_wire()))
 
 
 class App:
@@ -63,6 +58,9 @@ class App:
         # urandom call per request cost singles ~3% of their time).
         prefix = secrets.token_hex(4)
         self._request_ids = (f"req_{prefix}{n:08x}" for n in itertools.count(1))
+        self.next_request_id = self._request_ids.__next__
+        # POST /v1/billing/meter_events served by the HTTP protocol (api.server, fast_events).
+        self.fast_events = FastEvents(self)
         from metered.api.routes import register_all  # noqa: PLC0415 - routes import App
 
         register_all(self)
@@ -104,13 +102,8 @@ class App:
         except Exception:
             log.exception("unhandled error on %s %s (%s)", method, path, request_id)
             response = error_response(MeteredError("An unexpected error occurred."))
-        headers = [
-            (b"content-length", str(len(response.body)).encode()),
-            (b"request-id", request_id.encode()),
-            *_FIXED_HEADERS,
-            *response.headers,
-        ]
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": response_headers(response, request_id)})
         await send({"type": "http.response.body", "body": response.body})
 
     async def _dispatch(self, scope: Scope, receive: Receive, method: str, path: str,
@@ -245,36 +238,11 @@ class App:
 
     async def _write(self, request: Request, write: WriteRequest,
                      render: Callable[[Any], Response]) -> tuple[Any, Response]:
-        write.finish = _storing(request, render)
+        write.finish = storing(request.idempotency, render)
         write.expected, request.expected = request.expected, False
         outcome = await self.engine.writer.submit(write)
         request.timings += write.stages()
-        return outcome, _render(outcome, render)
-
-
-def server_timing(timings: list[tuple[str, float]]) -> bytes:
-    """The W3C Server-Timing header: `parse;dur=7.41, queue;dur=2.03, ...` (milliseconds)."""
-    return ", ".join(f"{name};dur={ms:.2f}" for name, ms in timings).encode()
-
-
-def _render(outcome: Any, render: Callable[[Any], Response]) -> Response:
-    if isinstance(outcome, MeteredError):
-        return error_response(outcome)
-    return render(outcome)
-
-
-def _storing(request: Request, render: Callable[[Any], Response]
-             ) -> Callable[[sqlite3.Connection, Any], None] | None:
-    idem = request.idempotency
-    if idem is None:
-        return None
-
-    def finish(conn: sqlite3.Connection, outcome: Any) -> None:
-        response = _render(outcome, render)
-        if response.status < 500:
-            idem.store(conn, response.status, response.body)
-
-    return finish
+        return outcome, render_outcome(outcome, render)
 
 
 def _bearer(headers: dict[str, str]) -> str:

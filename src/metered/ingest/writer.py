@@ -51,6 +51,8 @@ class WriteRequest:
     # response under an Idempotency-Key atomically with the effect).
     finish: Callable[[sqlite3.Connection, Any], None] | None = None
     future: asyncio.Future[Any] | None = None
+    # Instead of a future (submit_nowait): called with the outcome on the event loop.
+    callback: Callable[[Any], None] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     outcome: Any = field(default=None)
     expected: bool = False  # announced to the writer with expect(1) (see GroupCommitWriter)
@@ -117,6 +119,17 @@ class GroupCommitWriter:
         self._thread.join(timeout=60)
 
     async def submit(self, request: WriteRequest) -> Any:
+        self._enqueue(request)
+        assert request.future is not None
+        return await request.future
+
+    def submit_nowait(self, request: WriteRequest, callback: Callable[[Any], None]) -> None:
+        """As `submit`, for a caller on the event loop that takes the outcome in `callback`
+        (called on the loop: the single-event fast path answers from it, api.fast_events)."""
+        request.callback = callback
+        self._enqueue(request)
+
+    def _enqueue(self, request: WriteRequest) -> None:
         if self._stopping:  # set as well when the writer failed
             if request.expected:
                 self._incoming -= 1
@@ -124,7 +137,8 @@ class GroupCommitWriter:
                 _FAILED if self.failed is not None else "The server is shutting down.")
         loop = asyncio.get_running_loop()
         request.loop = loop
-        request.future = loop.create_future()
+        if request.callback is None:
+            request.future = loop.create_future()
         request.stamps = (time.perf_counter(),)
         # Requests submitted in the same turn of the event loop go to the writer together: one
         # wake-up of the writer thread (and one GIL hand-over) instead of one per request.
@@ -133,7 +147,6 @@ class GroupCommitWriter:
             outbox = self._outbox[loop] = []
             loop.call_soon(self._post, loop)
         outbox.append(request)
-        return await request.future
 
     def _post(self, loop: asyncio.AbstractEventLoop) -> None:
         requests = self._outbox.pop(loop, None)  # stop() may have posted them already
@@ -334,22 +347,27 @@ class GroupCommitWriter:
 
     @staticmethod
     def _answer_all(answers: list[tuple[WriteRequest, Any]]) -> None:
-        """Settle each request's future on its event loop: one wake-up per loop and group, not
-        one per request (a group of single events answers dozens at once)."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+        """Settle each request on its event loop: one wake-up per loop and group, not one per
+        request (a group of single events answers dozens at once)."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[WriteRequest, Any]]] = {}
         for request, outcome in answers:
-            future = request.future
-            if future is None:
+            if request.future is None and request.callback is None:
                 continue
             if request.loop is None:
-                future.set_result(outcome)
+                _settle([(request, outcome)])
             else:
-                by_loop.setdefault(request.loop, []).append((future, outcome))
+                by_loop.setdefault(request.loop, []).append((request, outcome))
         for loop, settled in by_loop.items():
             loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
-    for future, outcome in settled:
-        if not future.done():
-            future.set_result(outcome)
+def _settle(settled: list[tuple[WriteRequest, Any]]) -> None:
+    for request, outcome in settled:
+        callback = request.callback
+        if callback is not None:
+            try:
+                callback(outcome)
+            except Exception:  # one caller's failure must not keep the others unanswered
+                log.exception("answering a write request failed")
+        elif request.future is not None and not request.future.done():
+            request.future.set_result(outcome)

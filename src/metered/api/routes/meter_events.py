@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from metered.accounts import Caller
 from metered.api.expand import check_expand
 from metered.api.http import Request, Response, encode_json
 from metered.api.params import Params
@@ -32,11 +34,11 @@ log = logging.getLogger("metered.api")
 MAX_BATCH_BYTES = 32 << 20
 
 
-def default_identifier(request: Request) -> str | None:
+def default_identifier(idempotency_key: str | None) -> str | None:
     """With an Idempotency-Key and no identifier, derive one: a retry can't count twice."""
-    if request.idempotency_key is None:
+    if idempotency_key is None:
         return None
-    return "idk_" + hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:32]
+    return "idk_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
 
 
 def duplicate_error(event: ValidatedEvent) -> InvalidRequestError:
@@ -131,6 +133,24 @@ def meter_event_v1(event: ValidatedEvent, payload: dict[str, Any], created: int)
     }
 
 
+def prepare_v1(app: App, data: dict[str, Any], caller: Caller, idempotency_key: str | None
+               ) -> tuple[ValidatedEvent, Callable[[list[EventResult]], Response]]:
+    """A v1 meter event's decoded form, validated, and how to answer once it is written: the
+    route's and the HTTP fast path's (api.fast_events) one definition."""
+    event = validate_event(data, caller, app.engine.ingest_context(), now_seconds(),
+                           default_identifier=default_identifier(idempotency_key))
+    payload = data.get("payload") or {}
+    created = now_seconds()
+
+    def render(outcome: list[EventResult]) -> Response:
+        if outcome[0].status == "duplicate":
+            err = duplicate_error(event)
+            return Response(err.status, encode_json(err.to_wire()))
+        return Response.json(meter_event_v1(event, payload, created))
+
+    return event, render
+
+
 def adjustment_params(params: Params) -> tuple[str, str]:
     params.reject_unknown(("event_name", "type", "cancel"))
     check_expand(params, "billing.meter_event_adjustment")
@@ -150,22 +170,8 @@ def register(app: App) -> None:
         params = request.params()
         params.reject_unknown(("event_name", "payload", "identifier", "timestamp"))
         check_expand(params, "billing.meter_event")
-        event = validate_event(
-            params.data,
-            request.require_caller,
-            app.engine.ingest_context(),
-            now_seconds(),
-            default_identifier=default_identifier(request),
-        )
-        payload = params.data.get("payload") or {}
-        created = now_seconds()
-
-        def render(outcome: list[EventResult]) -> Response:
-            if outcome[0].status == "duplicate":
-                err = duplicate_error(event)
-                return Response(err.status, encode_json(err.to_wire()))
-            return Response.json(meter_event_v1(event, payload, created))
-
+        event, render = prepare_v1(app, params.data, request.require_caller,
+                                   request.idempotency_key)
         _, response = await app.write_events(request, [event], render)
         return response
 

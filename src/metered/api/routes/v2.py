@@ -98,7 +98,7 @@ def register(app: App) -> None:
             request.require_caller,
             app.engine.ingest_context(),
             now_seconds(),
-            default_identifier=default_identifier(request),
+            default_identifier=default_identifier(request.idempotency_key),
         )
         created = now_ms() / 1000
 

@@ -1,0 +1,158 @@
+"""The single-event fast path: `POST /v1/billing/meter_events` served from the bytes of one read.
+
+A single event is the API's smallest call and its most frequent. Through the HTTP server and
+the ASGI app it cost ~210 µs of the event loop's CPU, nearly all of it around the event: the
+HTTP parser's callbacks, the ASGI scope, task and messages, the form decoder, the headers'
+dict. A bare protocol answering the same requests costs ~15 µs (docs/benchmarks.md).
+
+So the HTTP protocol (api.server) hands each read that starts with this route's request line
+to `FastEvents.serve`. The native extension reads the request whole (native/src/form.rs): the
+exact request line, a Content-Length that ends it exactly where the read ends, a form of
+`event_name`, `identifier`, `timestamp` and `payload[...]` fields. What it takes is then
+served by the route's own code (`prepare_v1`: validation, the answer) and the same group
+commit, with the same authentication and Idempotency-Key rules as the ASGI path, and answered
+from the writer's callback with one write. Anything else (no extension, a partial or
+pipelined read, another field, an encoding it does not take) goes through the HTTP server
+and the ASGI app, which stay the reference: tests/api/test_fast_events.py holds the two paths
+to the same answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from metered.api import idempotency
+from metered.api.http import Response
+from metered.api.responses import (
+    error_response,
+    render_outcome,
+    response_headers,
+    server_timing,
+    storing,
+)
+from metered.api.routes.meter_events import prepare_v1
+from metered.errors import InvalidRequestError, MeteredError
+from metered.ingest.writer import WriteRequest
+from metered.native import extension
+
+if TYPE_CHECKING:
+    from metered.api.app import App
+
+log = logging.getLogger("metered.api")
+
+REQUEST_LINE = b"POST /v1/billing/meter_events "
+_METHOD, _PATH = "POST", "/v1/billing/meter_events"
+
+# (status, headers, body) -> None: writes the answer on the request's connection.
+Reply = Callable[[int, list[tuple[bytes, bytes]], bytes], None]
+
+
+class FastEvents:
+    """Serves the requests the native reader takes; see the module's docstring."""
+
+    def __init__(self, app: App):
+        self.app = app
+        # data -> None, or (authorization, idempotency key, keep-alive, body offset, fields)
+        self.read: Callable[[bytes], Any] = (
+            extension.meter_event_request if extension is not None else lambda data: None)
+
+    @property
+    def enabled(self) -> bool:
+        return extension is not None
+
+    def serve(self, request: Any, data: bytes, reply: Reply) -> None:
+        """Serve a request `read` took from `data`: `reply` is called once, on the loop, now
+        (an error, a replay) or once the event is durable. Never raises."""
+        authorization, idempotency_key, _, offset, fields = request
+        app = self.app
+        request_id = app.next_request_id()
+
+        def answer(response: Response, stages: list[tuple[str, float]] | None = None) -> None:
+            if stages:
+                response.headers.append((b"server-timing", server_timing(stages)))
+            reply(response.status, response_headers(response, request_id), response.body)
+
+        try:
+            caller = app.authenticate({"authorization": authorization})
+            idem = token = None
+            if idempotency_key is not None:
+                idem = _idempotency(caller, idempotency_key, data[offset:])
+                token = app.in_flight.claim(idem)
+                try:
+                    stored = idempotency.lookup(app.engine.reader(), idem)
+                except BaseException:
+                    app.in_flight.release(token)
+                    raise
+                if stored is not None:
+                    app.in_flight.release(token)
+                    answer(Response(stored.status, stored.body,
+                                    [(b"idempotent-replayed", b"true"),
+                                     (b"original-request", b"stored")]))
+                    return
+            self._write(fields, caller, idempotency_key, idem, token, answer)
+        except MeteredError as exc:
+            answer(_error(exc))
+        except Exception:
+            log.exception("unhandled error on %s %s (%s)", _METHOD, _PATH, request_id)
+            answer(_error(MeteredError("An unexpected error occurred.")))
+
+    def _write(self, fields: dict[str, Any], caller: Any, idempotency_key: str | None,
+               idem: idempotency.Idempotency | None, token: Any,
+               answer: Callable[..., None]) -> None:
+        app = self.app
+        try:
+            event, render = prepare_v1(app, fields, caller, idempotency_key)
+            write = WriteRequest(events=[event], finish=storing(idem, render))
+        except BaseException:
+            if token is not None:
+                app.in_flight.release(token)
+            raise
+
+        def written(outcome: Any) -> None:
+            if token is not None:
+                app.in_flight.release(token)
+            try:
+                response = render_outcome(outcome, render)
+            except Exception:
+                log.exception("unhandled error on %s %s", _METHOD, _PATH)
+                response = _error(MeteredError("An unexpected error occurred."))
+            answer(response, write.stages())
+
+        try:
+            app.engine.writer.submit_nowait(write, written)
+        except BaseException:
+            if token is not None:
+                app.in_flight.release(token)
+            raise
+
+
+def _idempotency(caller: Any, key: str, body: bytes) -> idempotency.Idempotency:
+    if not key or len(key) > idempotency.MAX_KEY_LENGTH:
+        raise InvalidRequestError(
+            f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} characters.",
+            param="Idempotency-Key",
+        )
+    return idempotency.Idempotency(caller, key, idempotency.fingerprint(_METHOD, _PATH, body))
+
+
+def _error(exc: MeteredError) -> Response:
+    return error_response(exc)
+
+
+def http_answer(status: int, default_headers: list[tuple[bytes, bytes]],
+                headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool) -> bytes:
+    """The bytes uvicorn's protocol writes for this answer (status line, its default headers
+    such as Date, ours, `connection: close` when the connection ends), in one piece."""
+    parts = [STATUS_LINE[status]]
+    for name, value in default_headers:
+        parts += (name, b": ", value, b"\r\n")
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts += (b"\r\n", body)
+    return b"".join(parts)
