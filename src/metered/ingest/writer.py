@@ -365,6 +365,9 @@ def _settle(settled: list[tuple[WriteRequest, Any]]) -> None:
     for request, outcome in settled:
         callback = request.callback
         if callback is not None:
+            # Once: and the callback (a closure that often holds the request) no longer hangs
+            # off it, so the pair is freed by reference counting, not left to the cyclic GC.
+            request.callback = None
             try:
                 callback(outcome)
             except Exception:  # one caller's failure must not keep the others unanswered
