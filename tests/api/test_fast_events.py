@@ -54,13 +54,15 @@ def _read_answer(sock: socket.socket, buffer: bytearray) -> bytes:
     return answer
 
 
-def _send(server: Server, writes: list[bytes], answers: int = 1) -> list[bytes]:
+def _send(server: Server, writes: list[bytes], answers: int = 1, gap: float = 0.05
+          ) -> list[bytes]:
     host, port = server.base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for i, data in enumerate(writes):
             sock.sendall(data)
-            if i < len(writes) - 1:
-                time.sleep(0.05)  # separate reads on the server
+            if i < len(writes) - 1 and gap:
+                time.sleep(gap)  # separate reads on the server
         buffer = bytearray()
         return [_read_answer(sock, buffer) for _ in range(answers)]
 
@@ -193,19 +195,23 @@ def test_idempotency_key_replays_and_conflicts(server: Server, meter: dict[str, 
 def test_every_acknowledged_event_counts_once(server: Server, meter: dict[str, Any]) -> None:
     """Fast, slow, pipelined and in-flight-followed requests all land in the summary."""
     tag = time.time_ns()
-    r = [_request(meter["key"], _form(meter, f"c{tag}-{n}")) for n in range(6)]
+    r = [_request(meter["key"], _form(meter, f"c{tag}-{n}")) for n in range(26)]
     answers = _send(server, [r[0]])  # fast
     answers += _send(server, [r[1][:40], r[1][40:]])  # partial: the HTTP parser's
     answers += _send(server, [r[2] + r[3]], answers=2)  # pipelined in one read
     answers += _send(server, [r[4], r[5]], answers=2)  # the second comes while the first waits
-    assert [a.split(b" ", 2)[1] for a in answers] == [b"200"] * 6
+    # half a millisecond apart, each in its own send: read one by one, held behind one in
+    # flight (its commit takes longer; reading pauses), or together (then pipelined):
+    # answered in order whichever way they came
+    answers += _send(server, r[6:], answers=20, gap=0.0005)
+    assert [a.split(b" ", 2)[1] for a in answers] == [b"200"] * 26
     ids = [json.loads(a.partition(b"\r\n\r\n")[2])["identifier"] for a in answers]
-    assert ids == [f"c{tag}-{n}" for n in range(6)]  # in order
+    assert ids == [f"c{tag}-{n}" for n in range(26)]  # in order
     with server.client(meter["key"]) as account:
         summary = account.get(f"/v1/billing/meters/{meter['id']}/event_summaries", params={
             "customer": meter["customer"], "start_time": int(time.time()) // 3600 * 3600 - 3600,
             "end_time": int(time.time()) // 3600 * 3600 + 3600}).json()
-    assert sum(s["aggregated_value"] for s in summary["data"]) == 6 * 7
+    assert sum(s["aggregated_value"] for s in summary["data"]) == 26 * 7
 
 
 def test_connection_close_is_honoured(server: Server, meter: dict[str, Any]) -> None:

@@ -103,6 +103,7 @@ class GatheringHttpToolsProtocol(HttpToolsProtocol):
         held = self._held
         if held is not None:
             held.append(data)
+            self.flow.pause_reading()  # a read's worth waits at most; the answer resumes
             return
         fast = self._fast
         cycle = self.cycle
