@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
+from metered.accounts import Caller
 from metered.api import idempotency
 from metered.api.http import Response
 from metered.api.responses import (
@@ -95,34 +96,31 @@ class FastEvents:
                     return
             self._write(fields, caller, idempotency_key, idem, token, answer)
         except MeteredError as exc:
-            answer(_error(exc))
+            answer(error_response(exc))
         except Exception:
             log.exception("unhandled error on %s %s (%s)", _METHOD, _PATH, request_id)
-            answer(_error(MeteredError("An unexpected error occurred.")))
+            answer(error_response(MeteredError("An unexpected error occurred.")))
 
-    def _write(self, fields: dict[str, Any], caller: Any, idempotency_key: str | None,
+    def _write(self, fields: dict[str, Any], caller: Caller, idempotency_key: str | None,
                idem: idempotency.Idempotency | None, token: Any,
                answer: Callable[..., None]) -> None:
+        """Validate the event and hand it to the group commit; the Idempotency-Key's claim
+        (`token`) is released once answered, or now if this raises."""
         app = self.app
         try:
             event, render = prepare_v1(app, fields, caller, idempotency_key)
             write = WriteRequest(events=[event], finish=storing(idem, render))
-        except BaseException:
-            if token is not None:
-                app.in_flight.release(token)
-            raise
 
-        def written(outcome: Any) -> None:
-            if token is not None:
-                app.in_flight.release(token)
-            try:
-                response = render_outcome(outcome, render)
-            except Exception:
-                log.exception("unhandled error on %s %s", _METHOD, _PATH)
-                response = _error(MeteredError("An unexpected error occurred."))
-            answer(response, write.stages())
+            def written(outcome: Any) -> None:
+                if token is not None:
+                    app.in_flight.release(token)
+                try:
+                    response = render_outcome(outcome, render)
+                except Exception:
+                    log.exception("unhandled error on %s %s", _METHOD, _PATH)
+                    response = error_response(MeteredError("An unexpected error occurred."))
+                answer(response, write.stages())
 
-        try:
             app.engine.writer.submit_nowait(write, written)
         except BaseException:
             if token is not None:
@@ -130,17 +128,13 @@ class FastEvents:
             raise
 
 
-def _idempotency(caller: Any, key: str, body: bytes) -> idempotency.Idempotency:
+def _idempotency(caller: Caller, key: str, body: bytes) -> idempotency.Idempotency:
     if not key or len(key) > idempotency.MAX_KEY_LENGTH:
         raise InvalidRequestError(
             f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} characters.",
             param="Idempotency-Key",
         )
     return idempotency.Idempotency(caller, key, idempotency.fingerprint(_METHOD, _PATH, body))
-
-
-def _error(exc: MeteredError) -> Response:
-    return error_response(exc)
 
 
 def http_answer(status: int, default_headers: list[tuple[bytes, bytes]],
