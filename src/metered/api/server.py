@@ -1,10 +1,12 @@
-"""How every metered process runs uvicorn: one place for the server's options.
+"""How every metered process runs uvicorn: one place for the server's options and protocol.
 
 uvicorn writes a response in two `send` calls, the status line and headers, then the body.
 On loopback (and for small answers anywhere) each call is a system call that also runs the
 receiver's side of TCP: ~22% of a single-event request's CPU went to these two writes. The
 protocol below holds the head back until the body comes and sends both in one call
-(docs/benchmarks.md); everything else is uvicorn's httptools protocol unchanged.
+(docs/benchmarks.md). It also serves the single-event fast path (api.fast_events), whose
+answers leave together, written without the GIL. Everything else is uvicorn's httptools
+protocol unchanged.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class _FastCycle:
         self.disconnected = False
 
 
-class GatheringHttpToolsProtocol(HttpToolsProtocol):
+class MeteredHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, writing each response in one send, with the single-event
     fast path (api.fast_events): a read that is one whole `POST /v1/billing/meter_events`
     request, at a request boundary with nothing else in progress on the connection, is served
@@ -154,9 +156,9 @@ class _Outgoing:
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
-        self.items: list[tuple[GatheringHttpToolsProtocol, _FastCycle, bytes]] = []
+        self.items: list[tuple[MeteredHttpProtocol, _FastCycle, bytes]] = []
 
-    def add(self, protocol: GatheringHttpToolsProtocol, cycle: _FastCycle, data: bytes) -> None:
+    def add(self, protocol: MeteredHttpProtocol, cycle: _FastCycle, data: bytes) -> None:
         if not self.items:
             self.loop.call_soon(self.flush)
         self.items.append((protocol, cycle, data))
@@ -164,7 +166,7 @@ class _Outgoing:
     def flush(self) -> None:
         items, self.items = self.items, []
         direct: list[tuple[int, bytes]] = []
-        plan: list[tuple[GatheringHttpToolsProtocol, _FastCycle, bytes, int]] = []
+        plan: list[tuple[MeteredHttpProtocol, _FastCycle, bytes, int]] = []
         for protocol, cycle, data in items:
             transport = protocol._raw
             if cycle.disconnected or transport.is_closing():  # nothing to write any more
@@ -202,7 +204,7 @@ def _outgoing(loop: asyncio.AbstractEventLoop) -> _Outgoing:
 
 def uvicorn_options(log_level: str) -> dict[str, Any]:
     return dict(
-        loop="uvloop", http=GatheringHttpToolsProtocol, log_level=log_level.lower(),
+        loop="uvloop", http=MeteredHttpProtocol, log_level=log_level.lower(),
         access_log=False, lifespan="on", timeout_graceful_shutdown=30, backlog=4096,
         # Our answers carry their own Server header; nothing reads the client's address, so
         # X-Forwarded-* need no middleware (one layer less around every request).
