@@ -57,8 +57,7 @@ class App:
         # Request ids: unique, not secret; a random prefix per process and a counter (one
         # urandom call per request cost singles ~3% of their time).
         prefix = secrets.token_hex(4)
-        self._request_ids = (f"req_{prefix}{n:08x}" for n in itertools.count(1))
-        self.next_request_id = self._request_ids.__next__
+        self.next_request_id = (f"req_{prefix}{n:08x}" for n in itertools.count(1)).__next__
         # POST /v1/billing/meter_events served by the HTTP protocol (api.server, fast_events).
         self.fast_events = FastEvents(self)
         from metered.api.routes import register_all  # noqa: PLC0415 - routes import App
@@ -94,7 +93,7 @@ class App:
         # HEAD is GET without the body (uvicorn drops it and keeps the content-length).
         method = "GET" if scope["method"] == "HEAD" else scope["method"]
         path = scope["path"]
-        request_id = next(self._request_ids)
+        request_id = self.next_request_id()
         try:
             response = await self._dispatch(scope, receive, method, path, request_id)
         except MeteredError as exc:
@@ -143,27 +142,41 @@ class App:
     async def _idempotent(self, request: Request, handler: Callable[[Request], Awaitable[Response]]
                           ) -> Response:
         key = request.headers["idempotency-key"]
-        if not key or len(key) > idempotency.MAX_KEY_LENGTH:
-            raise InvalidRequestError(
-                f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} characters.",
-                param="Idempotency-Key",
-            )
-        idem = idempotency.Idempotency(
-            request.require_caller, key,
-            idempotency.fingerprint(request.method, request.path, request.body),
-        )
-        token = self.in_flight.claim(idem)
+        idem, token, replay = self.claim_idempotency(request.require_caller, key, request.method,
+                                                     request.path, request.body)
+        if replay is not None:
+            return replay
         try:
-            stored = idempotency.lookup(self.engine.reader(), idem)
-            if stored is not None:
-                return Response(stored.status, stored.body,
-                                [(b"idempotent-replayed", b"true"),
-                                 (b"original-request", b"stored")])
             request.idempotency_key = key
             request.idempotency = idem
             return await handler(request)
         finally:
             self.in_flight.release(token)
+
+    def claim_idempotency(self, caller: Caller, key: str, method: str, path: str, body: bytes
+                          ) -> tuple[idempotency.Idempotency, Any, Response | None]:
+        """A POST with an Idempotency-Key (the ASGI path's and the fast path's): the key is
+        checked and claimed (another request with it in flight is refused), and its stored
+        answer looked up. Returns (idem, claim, the stored answer replayed or None); with an
+        answer the claim is released already, else the caller releases it once answered."""
+        if not key or len(key) > idempotency.MAX_KEY_LENGTH:
+            raise InvalidRequestError(
+                f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} characters.",
+                param="Idempotency-Key",
+            )
+        idem = idempotency.Idempotency(caller, key, idempotency.fingerprint(method, path, body))
+        token = self.in_flight.claim(idem)
+        try:
+            stored = idempotency.lookup(self.engine.reader(), idem)
+        except BaseException:
+            self.in_flight.release(token)
+            raise
+        if stored is None:
+            return idem, token, None
+        self.in_flight.release(token)
+        return idem, token, Response(stored.status, stored.body,
+                                     [(b"idempotent-replayed", b"true"),
+                                      (b"original-request", b"stored")])
 
     # --- authentication ----------------------------------------------------------------------
 

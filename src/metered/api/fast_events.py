@@ -36,7 +36,7 @@ from metered.api.responses import (
     storing,
 )
 from metered.api.routes.meter_events import prepare_v1
-from metered.errors import InvalidRequestError, MeteredError
+from metered.errors import MeteredError
 from metered.ingest.writer import WriteRequest
 from metered.native import extension
 
@@ -58,12 +58,13 @@ class FastEvents:
     def __init__(self, app: App):
         self.app = app
         # data -> None, or (authorization, idempotency key, keep-alive, body offset, fields)
-        self.read: Callable[[bytes], Any] = (
-            extension.meter_event_request if extension is not None else lambda data: None)
+        self.read: Callable[[bytes], Any] | None = (
+            extension.meter_event_request if extension is not None else None)
 
     @property
     def enabled(self) -> bool:
-        return extension is not None
+        """Without the native extension the protocol never calls `read` or `serve`."""
+        return self.read is not None
 
     def serve(self, request: Any, data: bytes, reply: Reply) -> None:
         """Serve a request `read` took from `data`: `reply` is called once, on the loop, now
@@ -81,18 +82,10 @@ class FastEvents:
             caller = app.authenticate({"authorization": authorization})
             idem = token = None
             if idempotency_key is not None:
-                idem = _idempotency(caller, idempotency_key, data[offset:])
-                token = app.in_flight.claim(idem)
-                try:
-                    stored = idempotency.lookup(app.engine.reader(), idem)
-                except BaseException:
-                    app.in_flight.release(token)
-                    raise
-                if stored is not None:
-                    app.in_flight.release(token)
-                    answer(Response(stored.status, stored.body,
-                                    [(b"idempotent-replayed", b"true"),
-                                     (b"original-request", b"stored")]))
+                idem, token, replay = app.claim_idempotency(caller, idempotency_key, _METHOD,
+                                                            _PATH, data[offset:])
+                if replay is not None:
+                    answer(replay)
                     return
             self._write(fields, caller, idempotency_key, idem, token, answer)
         except MeteredError as exc:
@@ -126,15 +119,6 @@ class FastEvents:
             if token is not None:
                 app.in_flight.release(token)
             raise
-
-
-def _idempotency(caller: Caller, key: str, body: bytes) -> idempotency.Idempotency:
-    if not key or len(key) > idempotency.MAX_KEY_LENGTH:
-        raise InvalidRequestError(
-            f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} characters.",
-            param="Idempotency-Key",
-        )
-    return idempotency.Idempotency(caller, key, idempotency.fingerprint(_METHOD, _PATH, body))
 
 
 def http_answer(status: int, default_headers: list[tuple[bytes, bytes]],
