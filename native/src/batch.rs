@@ -12,7 +12,7 @@ use crate::wire::{Envelope, PayloadSeed, ValueField, Wrapped};
 const SCALE: i128 = 1_000_000_000_000; // values are stored times 10**12
 const LO_BITS: u32 = 40;
 const MAX_PLAIN: u64 = 1_000_000_000_000_000; // plain integer values: below 10**15
-// --- what the caller gives -----------------------------------------------------------------
+                                              // --- what the caller gives -----------------------------------------------------------------
 
 /// What checking the events of one meter needs (ingest.native_batch.plan_of).
 pub struct Plan {
@@ -54,12 +54,15 @@ pub struct Columns<'a> {
 }
 
 pub enum Outcome {
-    Slow,                              // the Python path takes the batch
-    Need(Vec<String>, Vec<String>),    // unknown event names and customers: look up, call again
+    Slow,                           // the Python path takes the batch
+    Need(Vec<String>, Vec<String>), // unknown event names and customers: look up, call again
 }
 
 fn envelopes(body: &str) -> Option<Vec<Envelope<'_>>> {
-    let start = body.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first()?;
+    let start = body
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .as_bytes()
+        .first()?;
     match start {
         b'[' => serde_json::from_str::<Vec<Envelope>>(body).ok(),
         b'{' => serde_json::from_str::<Wrapped>(body).ok().map(|w| w.events),
@@ -67,11 +70,11 @@ fn envelopes(body: &str) -> Option<Vec<Envelope<'_>>> {
     }
 }
 
-fn char_len_within(s: &str, max: usize) -> bool {
+pub(crate) fn char_len_within(s: &str, max: usize) -> bool {
     s.len() <= max || s.chars().count() <= max
 }
 
-fn truncate_chars(s: Cow<'_, str>, max: usize) -> Cow<'_, str> {
+pub(crate) fn truncate_chars(s: Cow<'_, str>, max: usize) -> Cow<'_, str> {
     if s.len() <= max {
         return s;
     }
@@ -109,12 +112,12 @@ fn plain_quantity(value: ValueField<'_>) -> Option<(Cow<'_, str>, i128)> {
 }
 
 /// A string that msgspec's JSON encoder writes as is between quotes (no escape needed).
-fn plain_json_str(s: &str) -> bool {
+pub(crate) fn plain_json_str(s: &str) -> bool {
     !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// msgspec's JSON of the tuple of dimension values, into `out` (strings need no escapes).
-fn canonical_dims(out: &mut String, values: &[Option<Cow<'_, str>>]) {
+pub(crate) fn canonical_dims(out: &mut String, values: &[Option<Cow<'_, str>>]) {
     out.clear();
     out.push('[');
     for (i, v) in values.iter().enumerate() {
@@ -173,7 +176,9 @@ pub fn decode<'a, F: FnMut(&str) -> Option<i64>>(
             return Err(Outcome::Slow);
         }
         let mut de = serde_json::Deserializer::from_str(raw);
-        let payload = PayloadSeed { plan }.deserialize(&mut de).map_err(|_| Outcome::Slow)?;
+        let payload = PayloadSeed { plan }
+            .deserialize(&mut de)
+            .map_err(|_| Outcome::Slow)?;
         let customer = match payload.customer {
             Some(c) if !c.is_empty() => c,
             _ => return Err(Outcome::Slow),
@@ -189,7 +194,10 @@ pub fn decode<'a, F: FnMut(&str) -> Option<i64>>(
         let customer_pk = match known {
             Some(pk) => pk,
             None => {
-                if !need_customers.iter().any(|c: &String| c == customer.as_ref()) {
+                if !need_customers
+                    .iter()
+                    .any(|c: &String| c == customer.as_ref())
+                {
                     need_customers.push(customer.into_owned());
                 }
                 continue;
@@ -206,10 +214,12 @@ pub fn decode<'a, F: FnMut(&str) -> Option<i64>>(
         };
         let dims_idx = if plan.dim_keys.is_empty() {
             let next = dims_index.len() as i64;
-            *dims_index.entry((plan.meter_pk, String::new())).or_insert_with(|| {
-                cols.dims_table.push((plan.meter_pk, String::new()));
-                next
-            })
+            *dims_index
+                .entry((plan.meter_pk, String::new()))
+                .or_insert_with(|| {
+                    cols.dims_table.push((plan.meter_pk, String::new()));
+                    next
+                })
         } else {
             // The text is unambiguous only for strings without escapes: check them first.
             if !payload.dims.iter().flatten().all(|s| plain_json_str(s)) {
@@ -224,10 +234,12 @@ pub fn decode<'a, F: FnMut(&str) -> Option<i64>>(
                         return Err(Outcome::Slow);
                     }
                     let next = dims_index.len() as i64;
-                    let idx = *dims_index.entry((plan.meter_pk, text.clone())).or_insert_with(|| {
-                        cols.dims_table.push((plan.meter_pk, text.clone()));
-                        next
-                    });
+                    let idx = *dims_index
+                        .entry((plan.meter_pk, text.clone()))
+                        .or_insert_with(|| {
+                            cols.dims_table.push((plan.meter_pk, text.clone()));
+                            next
+                        });
                     plan.dims.insert(text.clone(), idx);
                     idx
                 }

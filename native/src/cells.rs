@@ -63,17 +63,32 @@ pub fn rollup(blocks: &[&[i64]], levels: &[(i64, i64)]) -> Vec<[i64; 8]> {
             add(&mut minutes, [r[0], r[1], r[2], r[3], r[4]], r[5], sum);
         }
     }
-    let mut coarse = Cells::with_capacity_and_hasher(minutes.len() * levels.len(), Default::default());
+    let mut coarse =
+        Cells::with_capacity_and_hasher(minutes.len() * levels.len(), Default::default());
     for (k, (count, sum)) in &minutes {
         for &(level, size) in levels {
-            add(&mut coarse, [k[0], k[1], level, k[3] - k[3].rem_euclid(size), k[4]], *count, *sum);
+            add(
+                &mut coarse,
+                [k[0], k[1], level, k[3] - k[3].rem_euclid(size), k[4]],
+                *count,
+                *sum,
+            );
         }
     }
     let mut out: Vec<(Key, Sums)> = coarse.into_iter().collect();
     out.sort_unstable_by_key(|c| c.0);
     out.into_iter()
         .map(|(k, (count, sum))| {
-            [k[0], k[1], k[2], k[3], k[4], count, (sum >> LO_BITS) as i64, (sum & LO_MASK) as i64]
+            [
+                k[0],
+                k[1],
+                k[2],
+                k[3],
+                k[4],
+                count,
+                (sum >> LO_BITS) as i64,
+                (sum & LO_MASK) as i64,
+            ]
         })
         .collect()
 }

@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 
-
 pub fn le_bytes(values: &[i64]) -> Vec<u8> {
     let mut out = Vec::with_capacity(values.len() * 8);
     for v in values {

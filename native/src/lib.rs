@@ -9,9 +9,11 @@
 mod batch;
 mod cells;
 mod encode;
+mod filter;
 mod form;
 mod packs;
 mod runs;
+mod single;
 mod wire;
 
 use std::collections::HashMap;
@@ -89,7 +91,13 @@ fn decode_batch<'py>(
         max_unique_value: max_unique,
     };
     let mut plans = plans_from(plans)?;
-    let lookup = |id: &str| customers.get_item(id).ok().flatten().and_then(|pk| pk.extract().ok());
+    let lookup = |id: &str| {
+        customers
+            .get_item(id)
+            .ok()
+            .flatten()
+            .and_then(|pk| pk.extract().ok())
+    };
     let cols = match decode(text, &lim, &mut plans, lookup) {
         Ok(cols) => cols,
         Err(Outcome::Slow) => return Ok(py.None()),
@@ -133,7 +141,9 @@ type PyKey = (i64, i64, i64, i64);
 fn block_of(buf: &PyBuffer<i64>) -> PyResult<&[i64]> {
     let (ptr, n) = int64s(buf, false)?;
     if !n.is_multiple_of(8) {
-        return Err(pyo3::exceptions::PyValueError::new_err("a block is (n, 8) int64"));
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "a block is (n, 8) int64",
+        ));
     }
     // Safety: the buffer is held, its array alive and unchanged, as long as the slice lives.
     Ok(unsafe { std::slice::from_raw_parts(ptr, n) })
@@ -141,7 +151,10 @@ fn block_of(buf: &PyBuffer<i64>) -> PyResult<&[i64]> {
 
 /// The rows of a block.
 fn rows_of(buf: &PyBuffer<i64>) -> PyResult<Vec<[i64; 8]>> {
-    Ok(block_of(buf)?.chunks_exact(8).map(|row| row.try_into().unwrap()).collect())
+    Ok(block_of(buf)?
+        .chunks_exact(8)
+        .map(|row| row.try_into().unwrap())
+        .collect())
 }
 
 /// The writer's pack cache (metering.packs.PackCache keeps its packs here when the extension
@@ -155,7 +168,9 @@ struct PyPackCache {
 impl PyPackCache {
     #[new]
     fn new(max_cells: usize) -> Self {
-        PyPackCache { inner: packs::Cache::new(max_cells) }
+        PyPackCache {
+            inner: packs::Cache::new(max_cells),
+        }
     }
 
     fn clear(&mut self) {
@@ -179,7 +194,12 @@ impl PyPackCache {
     /// The packs of a block of cells that the cache doesn't know.
     fn missing(&self, block: PyBuffer<i64>) -> PyResult<Vec<PyKey>> {
         let rows = rows_of(&block)?;
-        Ok(self.inner.missing(&rows).into_iter().map(|k| (k[0], k[1], k[2], k[3])).collect())
+        Ok(self
+            .inner
+            .missing(&rows)
+            .into_iter()
+            .map(|k| (k[0], k[1], k[2], k[3]))
+            .collect())
     }
 
     /// Add a block of cells to its packs: ([meter, customer, level, bucket, blob, ...] flat,
@@ -203,7 +223,11 @@ impl PyPackCache {
             }
             writes.append(PyBytes::new(py, blob))?;
         }
-        let deletes = merged.deletes.iter().map(|k| (k[0], k[1], k[2], k[3])).collect();
+        let deletes = merged
+            .deletes
+            .iter()
+            .map(|k| (k[0], k[1], k[2], k[3]))
+            .collect();
         Ok(Some((writes, deletes)))
     }
 }
@@ -217,7 +241,10 @@ fn rollup<'py>(
     blocks: Vec<PyBuffer<i64>>,
     levels: Vec<(i64, i64)>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let slices = blocks.iter().map(block_of).collect::<PyResult<Vec<&[i64]>>>()?;
+    let slices = blocks
+        .iter()
+        .map(block_of)
+        .collect::<PyResult<Vec<&[i64]>>>()?;
     let cells = py.allow_threads(|| cells::rollup(&slices, &levels));
     Ok(PyBytes::new(py, &le_bytes(cells.as_flattened())))
 }
@@ -225,7 +252,9 @@ fn rollup<'py>(
 /// A C-contiguous int64 buffer (a numpy array) as a slice; writable if asked.
 fn int64s(buf: &PyBuffer<i64>, writable: bool) -> PyResult<(*mut i64, usize)> {
     if !buf.is_c_contiguous() || (writable && buf.readonly()) {
-        return Err(pyo3::exceptions::PyValueError::new_err("a contiguous int64 array"));
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "a contiguous int64 array",
+        ));
     }
     Ok((buf.buf_ptr() as *mut i64, buf.item_count()))
 }
@@ -252,15 +281,26 @@ fn merge_runs(
     let (o_f, no) = int64s(&out_fps, true)?;
     let (o_s, no2) = int64s(&out_seqs, true)?;
     if na != na2 || nb != nb2 || no != no2 || no < na + nb {
-        return Err(pyo3::exceptions::PyValueError::new_err("runs and outputs do not match"));
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "runs and outputs do not match",
+        ));
     }
     // Safety: the buffers are held (and their arrays alive) until this function returns; the
     // outputs are writable and distinct from the inputs (fresh arrays made by the caller).
     let (a, b, out) = unsafe {
         (
-            (std::slice::from_raw_parts(a_f, na), std::slice::from_raw_parts(a_s, na)),
-            (std::slice::from_raw_parts(b_f, nb), std::slice::from_raw_parts(b_s, nb)),
-            (std::slice::from_raw_parts_mut(o_f, no), std::slice::from_raw_parts_mut(o_s, no)),
+            (
+                std::slice::from_raw_parts(a_f, na),
+                std::slice::from_raw_parts(a_s, na),
+            ),
+            (
+                std::slice::from_raw_parts(b_f, nb),
+                std::slice::from_raw_parts(b_s, nb),
+            ),
+            (
+                std::slice::from_raw_parts_mut(o_f, no),
+                std::slice::from_raw_parts_mut(o_s, no),
+            ),
         )
     };
     let (a, b) = ((a.0, a.1), (b.0, b.1));
@@ -268,8 +308,99 @@ fn merge_runs(
     Ok(py.allow_threads(move || runs::merge(a, b, (of, os), min_seq)))
 }
 
-type EventRequest<'py> =
-    (Bound<'py, PyString>, Option<Bound<'py, PyString>>, bool, usize, Bound<'py, PyDict>);
+/// A C-contiguous uint8 buffer (a numpy array) as a slice; writable if asked.
+fn bytes_of(buf: &PyBuffer<u8>, writable: bool) -> PyResult<(*mut u8, usize)> {
+    if !buf.is_c_contiguous() || (writable && buf.readonly()) {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "a contiguous uint8 array",
+        ));
+    }
+    Ok((buf.buf_ptr() as *mut u8, buf.item_count()))
+}
+
+/// Below this many fingerprints the filter's work (~30 ns each, mostly cache misses) is shorter
+/// than handing the GIL over and waiting to take it back (up to the switch interval, 1 ms).
+const WITHOUT_GIL_FROM: usize = 256;
+
+fn filter_of(filter: &PyBuffer<u8>, log2: u32, writable: bool) -> PyResult<(*mut u8, usize)> {
+    let (ptr, n) = bytes_of(filter, writable)?;
+    if !(4..=32).contains(&log2) || n != 1 << (log2 - 3) {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "a filter of 2**log2 bits",
+        ));
+    }
+    Ok((ptr, n))
+}
+
+/// filter_mark(filter, log2, fps): the dedupe index's Bloom filter (a uint8 array of 2**log2
+/// bits) gets the bits of each fingerprint (an int64 array) set, without the GIL
+/// (native/src/filter.rs; the reference is ingest.seen_index's numpy `_mark`).
+#[pyfunction]
+fn filter_mark(
+    py: Python<'_>,
+    filter: PyBuffer<u8>,
+    log2: u32,
+    fps: PyBuffer<i64>,
+) -> PyResult<()> {
+    let (f, nf) = filter_of(&filter, log2, true)?;
+    let (p, np) = int64s(&fps, false)?;
+    // Safety: both buffers are held until this returns; only the writer thread touches the
+    // filter, and it is distinct from the fingerprints.
+    let (filter_bits, fps) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(f, nf),
+            std::slice::from_raw_parts(p, np),
+        )
+    };
+    if fps.len() < WITHOUT_GIL_FROM {
+        filter::mark(filter_bits, log2, fps);
+    } else {
+        py.allow_threads(move || filter::mark(filter_bits, log2, fps));
+    }
+    Ok(())
+}
+
+/// filter_test(filter, log2, fps, maybe): maybe[i] (a uint8 array as long as `fps`) is 1 when
+/// all the bits of fps[i] are set in the filter (it may be in the index), else 0.
+#[pyfunction]
+fn filter_test(
+    py: Python<'_>,
+    filter: PyBuffer<u8>,
+    log2: u32,
+    fps: PyBuffer<i64>,
+    maybe: PyBuffer<u8>,
+) -> PyResult<()> {
+    let (f, nf) = filter_of(&filter, log2, false)?;
+    let (p, np) = int64s(&fps, false)?;
+    let (m, nm) = bytes_of(&maybe, true)?;
+    if nm != np {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "one answer per fingerprint",
+        ));
+    }
+    // Safety: the buffers are held until this returns; `maybe` is a distinct, fresh array.
+    let (filter_bits, fps, maybe) = unsafe {
+        (
+            std::slice::from_raw_parts(f as *const u8, nf),
+            std::slice::from_raw_parts(p, np),
+            std::slice::from_raw_parts_mut(m, nm),
+        )
+    };
+    if fps.len() < WITHOUT_GIL_FROM {
+        filter::test(filter_bits, log2, fps, maybe);
+    } else {
+        py.allow_threads(move || filter::test(filter_bits, log2, fps, maybe));
+    }
+    Ok(())
+}
+
+type EventRequest<'py> = (
+    Bound<'py, PyString>,
+    Option<Bound<'py, PyString>>,
+    bool,
+    usize,
+    Bound<'py, PyDict>,
+);
 
 /// meter_event_request(data) -> None | (authorization, idempotency_key, keep_alive,
 /// body_offset, fields): `data`, the bytes of one read, if they are exactly one plain
@@ -277,10 +408,7 @@ type EventRequest<'py> =
 /// Python decoder makes it: {"event_name": .., "identifier": .., "timestamp": ..,
 /// "payload": {key: value, ...}}, each key only when sent, in the order sent.
 #[pyfunction]
-fn meter_event_request<'py>(
-    py: Python<'py>,
-    data: &[u8],
-) -> PyResult<Option<EventRequest<'py>>> {
+fn meter_event_request<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Option<EventRequest<'py>>> {
     let Some(head) = form::head(data) else {
         return Ok(None);
     };
@@ -310,6 +438,92 @@ fn meter_event_request<'py>(
     Ok(Some((auth, idem, head.keep_alive, offset, out)))
 }
 
+type SinglePlanArgs = (i64, Vec<u8>, String, String, Vec<String>, bool);
+type SingleOut<'py> = (
+    Bound<'py, PyBytes>,
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    Bound<'py, PyBytes>,
+);
+
+/// meter_event_check(body, event_name, plan, customers, limits, created, livemode) -> None |
+/// customer id | (key, customer_pk, dims, ts, value, payload, answer): the form body of a
+/// single v1 meter event checked against its meter's `plan` (ingest.native_batch.plan_of) in
+/// one pass (native/src/single.rs). None: the Python route takes it; a customer id: look it
+/// up, add it to `customers` (id -> pk) and call again. `limits`: (now, oldest, newest,
+/// max_identifier, max_payload_keys, max_payload_bytes, max_dimension_value,
+/// max_unique_value). `answer` is the route's JSON answer once the event is accepted.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn meter_event_check<'py>(
+    py: Python<'py>,
+    body: &[u8],
+    event_name: &str,
+    plan: SinglePlanArgs,
+    customers: &Bound<'py, PyDict>,
+    limits: (i64, i64, i64, usize, usize, usize, usize, usize),
+    created: i64,
+    livemode: bool,
+) -> PyResult<PyObject> {
+    let Some(fields) = form::fields(body) else {
+        return Ok(py.None());
+    };
+    let (_, key_prefix, customer_key, value_key, dim_keys, numeric) = plan;
+    let plan = single::SinglePlan {
+        key_prefix: &key_prefix,
+        customer_key: &customer_key,
+        value_key: &value_key,
+        dim_keys,
+        numeric,
+    };
+    let lim = single::SingleLimits {
+        now: limits.0,
+        oldest: limits.1,
+        newest: limits.2,
+        max_identifier: limits.3,
+        max_payload_keys: limits.4,
+        max_payload_bytes: limits.5,
+        max_dimension_value: limits.6,
+        max_unique_value: limits.7,
+    };
+    let customer_pk_of = |id: &str| -> Option<i64> {
+        customers
+            .get_item(id)
+            .ok()
+            .flatten()
+            .and_then(|pk| pk.extract().ok())
+    };
+    Ok(
+        match single::check(
+            &fields,
+            event_name,
+            &plan,
+            &lim,
+            created,
+            livemode,
+            customer_pk_of,
+        ) {
+            single::Single::Slow => py.None(),
+            single::Single::NeedCustomer(id) => PyString::new(py, id).into_any().unbind(),
+            single::Single::Ok(c) => {
+                let out: SingleOut<'py> = (
+                    PyBytes::new(py, &c.key),
+                    c.customer_pk,
+                    c.dims,
+                    c.ts,
+                    c.value,
+                    c.payload,
+                    PyBytes::new(py, c.answer.as_bytes()),
+                );
+                out.into_pyobject(py)?.into_any().unbind()
+            }
+        },
+    )
+}
+
 /// send_all(items) -> [bytes written, or -1 on an error]: each (fd, data) of `items` written
 /// to its non-blocking TCP socket as far as it goes without blocking, in order, without the
 /// GIL (the single-event fast path's answers: src/metered/api/server.py). The caller owns the
@@ -317,7 +531,12 @@ fn meter_event_request<'py>(
 #[pyfunction]
 fn send_all(py: Python<'_>, items: Vec<(i32, Bound<'_, PyBytes>)>) -> Vec<isize> {
     let slices: Vec<(i32, &[u8])> = items.iter().map(|(fd, b)| (*fd, b.as_bytes())).collect();
-    py.allow_threads(|| slices.iter().map(|(fd, data)| send_one(*fd, data)).collect())
+    py.allow_threads(|| {
+        slices
+            .iter()
+            .map(|(fd, data)| send_one(*fd, data))
+            .collect()
+    })
 }
 
 fn send_one(fd: i32, data: &[u8]) -> isize {
@@ -345,8 +564,11 @@ fn metered_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(rollup, m)?)?;
     m.add_function(wrap_pyfunction!(merge_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(filter_mark, m)?)?;
+    m.add_function(wrap_pyfunction!(filter_test, m)?)?;
     m.add_function(wrap_pyfunction!(meter_event_request, m)?)?;
     m.add_function(wrap_pyfunction!(send_all, m)?)?;
+    m.add_function(wrap_pyfunction!(meter_event_check, m)?)?;
     m.add_class::<PyPackCache>()?;
     Ok(())
 }

@@ -99,7 +99,11 @@ fn merge_cells(old: &[u8], deltas: &[[i64; 8]]) -> Option<Vec<u8>> {
 
 impl Cache {
     pub fn new(max_cells: usize) -> Self {
-        Cache { packs: HashMap::new(), cells: 0, max_cells }
+        Cache {
+            packs: HashMap::new(),
+            cells: 0,
+            max_cells,
+        }
     }
 
     pub fn clear(&mut self) {
@@ -134,14 +138,21 @@ impl Cache {
 
     /// The packs of the block the cache doesn't know.
     pub fn missing(&self, rows: &[[i64; 8]]) -> Vec<Key> {
-        groups(rows).into_iter().map(|(k, _, _)| k).filter(|k| !self.packs.contains_key(k)).collect()
+        groups(rows)
+            .into_iter()
+            .map(|(k, _, _)| k)
+            .filter(|k| !self.packs.contains_key(k))
+            .collect()
     }
 
     /// Add the block to its packs, all of them known: what to write and delete, and the cache
     /// updated to match. None (nothing changed) if a pack is unknown or wide, or a sum could
     /// leave int64: the Python path takes the block then.
     pub fn merge(&mut self, rows: &[[i64; 8]]) -> Option<Merged> {
-        let mut merged = Merged { writes: Vec::new(), deletes: Vec::new() };
+        let mut merged = Merged {
+            writes: Vec::new(),
+            deletes: Vec::new(),
+        };
         for (key, start, end) in groups(rows) {
             let old = self.packs.get(&key)?;
             let blob = merge_cells(old.as_deref().unwrap_or(NARROW), &rows[start..end])?;

@@ -12,7 +12,6 @@ use serde_json::value::RawValue;
 
 use crate::batch::Plan;
 
-
 #[derive(Deserialize)]
 pub struct Envelope<'a> {
     #[serde(default, borrow)]

@@ -6,6 +6,7 @@ This is the composition root the API and the CLI share; it holds no domain logic
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 from metered.billing.customers import CustomerDirectory
@@ -26,6 +27,7 @@ class Engine:
         self.writer.after_commit = self.checkpointer.wrap_after_commit
         self.meters = MeterRegistry(load_all_meters(self.db.reader()))
         self.customers = CustomerDirectory()
+        self._local = threading.local()  # each thread's IngestContext (ingest_context)
 
     @classmethod
     def open(cls, data_dir: Path, *, cache_mb: int | None = None, parse_workers: int = 0
@@ -54,4 +56,12 @@ class Engine:
         return self.meters.generation + self.customers.generation
 
     def ingest_context(self) -> IngestContext:
-        return IngestContext(meters=self.meters, customers=self.customers, reader=self.reader())
+        """The calling thread's context for validating events: kept while no meter changes
+        and no customer is deleted (its native plans remember both), made anew after."""
+        generation = self.ingest_generation
+        kept = getattr(self._local, "ingest", None)
+        if kept is not None and kept[0] == generation:
+            return kept[1]
+        ctx = IngestContext(meters=self.meters, customers=self.customers, reader=self.reader())
+        self._local.ingest = (generation, ctx)
+        return ctx

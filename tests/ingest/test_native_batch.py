@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from metered.clock import now_seconds
 from metered.ingest import native_batch
 from metered.ingest.parse_pool import ParsedBatch, parse_to_columns
+from metered.ingest.validation import IngestContext
 
 from engine_harness import SharedHarness
 
@@ -117,7 +118,9 @@ def plain_event(i: int, customer: str, **payload: Any) -> dict[str, Any]:
 
 def test_plain_batches_are_taken() -> None:
     h = harness()
-    ctx = h.engine.ingest_context()
+    # A context of its own: the engine's (kept per thread) remembers other tests' names.
+    ctx = IngestContext(meters=h.engine.meters, customers=h.engine.customers,
+                        reader=h.engine.reader())
     ids = h.customers_ids  # type: ignore[attr-defined]
     batch = [plain_event(i, ids[i % 3]) for i in range(50)]
     batch.append({"event_name": "ev_count", "identifier": "c", "payload": {

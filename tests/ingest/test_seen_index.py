@@ -91,3 +91,23 @@ def test_any_known_agrees_with_candidates(items: list[tuple[int, int]], probes: 
         probes = probes + [items[len(items) // 2][0]]
     fps = np.array(probes, dtype=np.int64)
     assert index.any_known(fps) == bool(index.candidates(probes))
+
+
+@settings(max_examples=50, deadline=None)
+@given(marked=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=60),
+       probes=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=60))
+def test_the_native_filter_is_numpy_s(marked: list[int], probes: list[int]) -> None:
+    assert seen_index.metered_native is not None  # `make install-test` builds it
+    fps, others = (np.array(v, dtype=np.int64) for v in (marked, probes))
+    native = SeenIndex()
+    native._mark(fps)
+    module, seen_index.metered_native = seen_index.metered_native, None
+    try:
+        python = SeenIndex()
+        python._mark(fps)
+        expected = python._maybe(others).tolist(), python._maybe(fps).tolist()
+    finally:
+        seen_index.metered_native = module
+    assert np.array_equal(native._bits, python._bits)
+    assert (native._maybe(others).tolist(), native._maybe(fps).tolist()) == expected
+    assert all(expected[1])  # every marked fingerprint may be in the index

@@ -279,3 +279,20 @@ def test_the_native_rollup_of_pending_minutes_is_numpy_s(blocks) -> None:  # typ
     assert cells.metered_native is not None
     expected = merge([cells.coarse_block(merge(pending))])
     assert native.tolist() == expected.tolist()
+
+
+event_rows = st.lists(st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(0, 50),
+                                st.integers(0, 2), st.integers(0, 3),
+                                st.integers(-(10**6), 10**6), st.integers(0, LO_MASK)),
+                      max_size=cells.SMALL_ROWS - 1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=event_rows)
+def test_a_few_rows_group_as_numpy_groups_many(rows) -> None:  # type: ignore[no-untyped-def]
+    """minute_block_of_rows's small path (Python) against minute_block (numpy)."""
+    small = cells.minute_block_of_rows(rows)
+    a = np.array(rows, dtype=np.int64).reshape(-1, 7)
+    expected = cells.minute_block(*(a[:, i] for i in range(7)))
+    assert small.dtype == expected.dtype and small.shape == expected.shape
+    assert small.tolist() == expected.tolist()

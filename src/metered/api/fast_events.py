@@ -87,21 +87,22 @@ class FastEvents:
                 if replay is not None:
                     answer(replay)
                     return
-            self._write(fields, caller, idempotency_key, idem, token, answer)
+            self._write(fields, data[offset:], caller, idempotency_key, idem, token, answer)
         except MeteredError as exc:
             answer(error_response(exc))
         except Exception:
             log.exception("unhandled error on %s %s (%s)", _METHOD, _PATH, request_id)
             answer(error_response(MeteredError("An unexpected error occurred.")))
 
-    def _write(self, fields: dict[str, Any], caller: Caller, idempotency_key: str | None,
+    def _write(self, fields: dict[str, Any], body: bytes, caller: Caller,
+               idempotency_key: str | None,
                idem: idempotency.Idempotency | None, token: Any,
                answer: Callable[..., None]) -> None:
         """Validate the event and hand it to the group commit; the Idempotency-Key's claim
         (`token`) is released once answered, or now if this raises."""
         app = self.app
         try:
-            event, render = prepare_v1(app, fields, caller, idempotency_key)
+            event, render = prepare_v1(app, fields, caller, idempotency_key, body)
             write = WriteRequest(events=[event], finish=storing(idem, render))
 
             def written(outcome: Any) -> None:

@@ -32,6 +32,7 @@ from metered.metering.meters import Meter
 from metered.native import extension as metered_native
 
 MAX_CUSTOMERS = 100_000  # customer pks remembered per caller
+MAX_PLANS = 10_000  # event names remembered per caller (those without a meter too)
 
 Plan = tuple[int, bytes, str, str, tuple[str, ...], bool]
 
@@ -86,6 +87,8 @@ def native_columns(body: bytes, caller: Caller, ctx: IngestContext, now: int
         if out[0] == "ok":
             return NativeColumns(*out[1])
         _, names, customer_ids = out
+        if len(plans) + len(names) > MAX_PLANS:
+            plans.clear()
         for name in names:
             plans[name] = plan_of(ctx.meters.for_event(caller, name), caller)
         if len(customers) + len(customer_ids) > MAX_CUSTOMERS:

@@ -104,10 +104,17 @@ class SeenIndex:
         self._bits = np.zeros(FILTER_BITS >> 3, dtype=np.uint8)
 
     def _mark(self, fps: np.ndarray) -> None:
+        if metered_native is not None:  # ~40x faster at a commit's few dozen ids (ufunc.at)
+            metered_native.filter_mark(self._bits, FILTER_LOG2, fps)
+            return
         for slots in _slots(fps):
             np.bitwise_or.at(self._bits, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
 
     def _maybe(self, fps: np.ndarray) -> np.ndarray:
+        if metered_native is not None:
+            out = np.empty(len(fps), dtype=np.uint8)
+            metered_native.filter_test(self._bits, FILTER_LOG2, np.ascontiguousarray(fps), out)
+            return out.view(bool)
         maybe = np.ones(len(fps), dtype=bool)
         at = np.arange(len(fps))
         for hash_index in range(FILTER_HASHES):  # each hash only for those still passing
