@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use batch::{decode, Limits, Outcome, Plan};
 use encode::{answer, le_bytes, mp_array, mp_ints, mp_strs};
@@ -438,7 +438,6 @@ fn meter_event_request<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Option<Eve
     Ok(Some((auth, idem, head.keep_alive, offset, out)))
 }
 
-type SinglePlanArgs = (i64, Vec<u8>, String, String, Vec<String>, bool);
 type SingleOut<'py> = (
     Bound<'py, PyBytes>,
     i64,
@@ -462,7 +461,7 @@ fn meter_event_check<'py>(
     py: Python<'py>,
     body: &[u8],
     event_name: &str,
-    plan: SinglePlanArgs,
+    plan: &Bound<'py, PyTuple>,
     customers: &Bound<'py, PyDict>,
     limits: (i64, i64, i64, usize, usize, usize, usize, usize),
     created: i64,
@@ -471,13 +470,25 @@ fn meter_event_check<'py>(
     let Some(fields) = form::fields(body) else {
         return Ok(py.None());
     };
-    let (_, key_prefix, customer_key, value_key, dim_keys, numeric) = plan;
+    // The plan's parts borrowed, not copied: (meter_pk, key_prefix, customer_key, value_key,
+    // dimension_keys, numeric).
+    let (prefix, customer_key, value_key, dim_keys) = (
+        plan.get_item(1)?,
+        plan.get_item(2)?,
+        plan.get_item(3)?,
+        plan.get_item(4)?,
+    );
+    let dim_keys = dim_keys.downcast::<PyTuple>()?;
+    let dim_items: Vec<Bound<'py, PyAny>> = dim_keys.iter().collect();
     let plan = single::SinglePlan {
-        key_prefix: &key_prefix,
-        customer_key: &customer_key,
-        value_key: &value_key,
-        dim_keys,
-        numeric,
+        key_prefix: prefix.downcast::<PyBytes>()?.as_bytes(),
+        customer_key: customer_key.downcast::<PyString>()?.to_str()?,
+        value_key: value_key.downcast::<PyString>()?.to_str()?,
+        dim_keys: dim_items
+            .iter()
+            .map(|k| k.downcast::<PyString>()?.to_str())
+            .collect::<PyResult<Vec<&str>>>()?,
+        numeric: plan.get_item(5)?.extract()?,
     };
     let lim = single::SingleLimits {
         now: limits.0,

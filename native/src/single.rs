@@ -19,7 +19,7 @@ pub struct SinglePlan<'a> {
     pub key_prefix: &'a [u8],
     pub customer_key: &'a str,
     pub value_key: &'a str,
-    pub dim_keys: Vec<String>,
+    pub dim_keys: Vec<&'a str>,
     pub numeric: bool,
 }
 
@@ -197,7 +197,7 @@ mod tests {
             key_prefix: b"1\x1f0\x1ftok\x1f",
             customer_key: "stripe_customer_id",
             value_key: "value",
-            dim_keys: vec!["model".into(), "region".into()],
+            dim_keys: vec!["model", "region"],
             numeric: true,
         }
     }

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from test_server_transport import _exchange
 
+from metered.api.responses import server_timing, writer_timing
+from metered.ingest.writer import WriteRequest
 from metered.native import extension
 
 from conftest import Server
@@ -260,3 +262,12 @@ def test_the_native_reader_takes_only_whole_plain_requests() -> None:
     ]
     for data in declined:
         assert _reads(data) is None, data
+
+
+def test_the_fast_server_timing_is_the_general_one() -> None:
+    write = WriteRequest()
+    assert writer_timing(write) is None  # refused before the writer took it: no stages
+    write.stamps = (10.0, 10.0012345, 10.0045, 10.0045, 10.00571)
+    assert writer_timing(write) == server_timing(write.stages())
+    assert writer_timing(write) == (b"queue;dur=1.23, apply;dur=3.27, flush;dur=0.00, "
+                                    b"commit;dur=1.21")

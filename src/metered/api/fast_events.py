@@ -32,8 +32,8 @@ from metered.api.responses import (
     error_response,
     render_outcome,
     response_headers,
-    server_timing,
     storing,
+    writer_timing,
 )
 from metered.api.routes.meter_events import prepare_v1
 from metered.errors import MeteredError
@@ -73,9 +73,9 @@ class FastEvents:
         app = self.app
         request_id = app.next_request_id()
 
-        def answer(response: Response, stages: list[tuple[str, float]] | None = None) -> None:
-            if stages:
-                response.headers.append((b"server-timing", server_timing(stages)))
+        def answer(response: Response, timing: bytes | None = None) -> None:
+            if timing is not None:
+                response.headers.append((b"server-timing", timing))
             reply(response.status, response_headers(response, request_id), response.body)
 
         try:
@@ -113,7 +113,7 @@ class FastEvents:
                 except Exception:
                     log.exception("unhandled error on %s %s", _METHOD, _PATH)
                     response = error_response(MeteredError("An unexpected error occurred."))
-                answer(response, write.stages())
+                answer(response, writer_timing(write))
 
             app.engine.writer.submit_nowait(write, written)
         except BaseException:

@@ -11,6 +11,7 @@ from metered import __version__
 from metered.api.http import Response, encode_json
 from metered.api.idempotency import Idempotency
 from metered.errors import MeteredError
+from metered.ingest.writer import WRITER_STAGES, WriteRequest
 
 STRIPE_VERSION = "2025-09-30.clover"
 
@@ -37,6 +38,17 @@ def response_headers(response: Response, request_id: str) -> list[tuple[bytes, b
 def server_timing(timings: list[tuple[str, float]]) -> bytes:
     """The W3C Server-Timing header: `parse;dur=7.41, queue;dur=2.03, ...` (milliseconds)."""
     return ", ".join(["%s;dur=%.2f" % timing for timing in timings]).encode()  # noqa: UP031
+
+
+_WRITER_TIMING = ", ".join(f"{name};dur=%.2f" for name in WRITER_STAGES).encode()
+
+
+def writer_timing(write: WriteRequest) -> bytes | None:
+    """server_timing(write.stages()) in one step (the single-event fast path's), or None when
+    the write has no stages (it was refused before the writer took it)."""
+    if len(write.stamps) != 5:
+        return None
+    return _WRITER_TIMING % write.durations()
 
 
 def render_outcome(outcome: Any, render: Callable[[Any], Response]) -> Response:

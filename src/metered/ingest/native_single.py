@@ -32,6 +32,16 @@ from metered.metering.quantity import SCALE
 from metered.native import extension as metered_native
 
 _UNKNOWN: Any = object()
+_limits: tuple[int, tuple[int, ...]] = (0, ())
+
+
+def _limits_at(now: int) -> tuple[int, ...]:
+    global _limits  # noqa: PLW0603 - one tuple per second, not one per event
+    if _limits[0] != now:
+        _limits = (now, (now, now - MAX_PAST_SECONDS, now + MAX_FUTURE_SECONDS, MAX_IDENTIFIER,
+                         MAX_PAYLOAD_KEYS, MAX_PAYLOAD_BYTES, MAX_DIMENSION_VALUE,
+                         MAX_UNIQUE_VALUE))
+    return _limits[1]
 
 
 def native_event(body: bytes, fields: dict[str, Any], caller: Caller, ctx: IngestContext,
@@ -42,19 +52,25 @@ def native_event(body: bytes, fields: dict[str, Any], caller: Caller, ctx: Inges
     name = fields.get("event_name")
     if metered_native is None or type(name) is not str:
         return None
-    plans, customers = ctx.native.setdefault((caller.account_pk, caller.livemode), ({}, {}))
-    plan = plans.get(name, _UNKNOWN)
-    if plan is _UNKNOWN:
-        if len(plans) >= MAX_PLANS:  # names that have no meter are remembered too
-            plans.clear()
-        plan = plans[name] = plan_of(ctx.meters.for_event(caller, name), caller)
-    if plan is None:
+    singles = ctx.singles
+    known = singles.get((caller.account_pk, caller.livemode, name), _UNKNOWN)
+    if known is _UNKNOWN:
+        if len(singles) >= MAX_PLANS:  # names that have no meter are remembered too
+            singles.clear()
+        meter = ctx.meters.for_event(caller, name)
+        plan = plan_of(meter, caller)
+        known = singles[(caller.account_pk, caller.livemode, name)] = (
+            None if plan is None else (plan, meter))
+    if known is None:
         return None
-    limits = (now, now - MAX_PAST_SECONDS, now + MAX_FUTURE_SECONDS, MAX_IDENTIFIER,
-              MAX_PAYLOAD_KEYS, MAX_PAYLOAD_BYTES, MAX_DIMENSION_VALUE, MAX_UNIQUE_VALUE)
+    plan, meter = known
+    customers = ctx.native.get((caller.account_pk, caller.livemode))
+    if customers is None:
+        customers = ctx.native[(caller.account_pk, caller.livemode)] = ({}, {})
+    customers = customers[1]
     for _ in range(2):  # the second call knows the customer
-        out = metered_native.meter_event_check(body, name, plan, customers, limits, now,
-                                               caller.livemode)
+        out = metered_native.meter_event_check(body, name, plan, customers, _limits_at(now),
+                                               now, caller.livemode)
         if out is None:
             return None
         if type(out) is str:
@@ -66,12 +82,7 @@ def native_event(body: bytes, fields: dict[str, Any], caller: Caller, ctx: Inges
             customers[out] = pk
             continue
         key, customer_pk, dims, ts, value, payload, answer = out
-        meter = ctx.meters.for_event(caller, name)
-        if meter is None or meter.pk != plan[0]:
-            return None
-        return ValidatedEvent(
-            key=key, meter=meter, customer_pk=customer_pk, dims=dims, ts=ts,
-            identifier=fields["identifier"], value=value,
-            scaled=int(value) * SCALE if plan[5] else 0, payload=payload,
-        ), answer
+        scaled = int(value) * SCALE if plan[5] else 0
+        return ValidatedEvent(key, meter, customer_pk, dims, ts, fields["identifier"], value,
+                              scaled, payload), answer
     return None

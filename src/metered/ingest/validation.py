@@ -45,6 +45,9 @@ class IngestContext:
     # The native fast path's plans and customer pks per caller (ingest.native_batch).
     native: dict[tuple[int, bool], tuple[dict[str, Any], dict[str, int]]] = field(
         default_factory=dict)
+    # The single-event path's (plan, meter) per (account, livemode, event name), or None when
+    # the extension can't take the meter's events (ingest.native_single).
+    singles: dict[tuple[int, bool, str], Any] = field(default_factory=dict)
 
 
 def parse_timestamp(raw: object, now: int, param: str = "timestamp") -> int:

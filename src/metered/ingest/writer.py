@@ -37,6 +37,7 @@ GROUP_TARGET_EVENTS = 8_000
 GROUP_WAIT_SECONDS = 0.005
 BUSY_COMMIT_SECONDS = 0.004
 IDLE_FLUSH_SECONDS = 1.0
+WRITER_STAGES = ("queue", "apply", "flush", "commit")  # WriteRequest.stages()
 
 
 @dataclass(slots=True)
@@ -64,9 +65,13 @@ class WriteRequest:
         """Where this request's time went in the writer, in milliseconds (Server-Timing)."""
         if len(self.stamps) != 5:
             return []
+        return list(zip(WRITER_STAGES, self.durations(), strict=True))
+
+    def durations(self) -> tuple[float, float, float, float]:
+        """The WRITER_STAGES' durations in milliseconds (the stamps must be complete)."""
         submitted, began, applied, flushed, committed = self.stamps
-        return [("queue", (began - submitted) * 1e3), ("apply", (applied - began) * 1e3),
-                ("flush", (flushed - applied) * 1e3), ("commit", (committed - flushed) * 1e3)]
+        return ((began - submitted) * 1e3, (applied - began) * 1e3, (flushed - applied) * 1e3,
+                (committed - flushed) * 1e3)
 
     @property
     def weight(self) -> int:
