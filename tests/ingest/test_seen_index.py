@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -111,3 +112,32 @@ def test_the_native_filter_is_numpy_s(marked: list[int], probes: list[int]) -> N
     assert np.array_equal(native._bits, python._bits)
     assert (native._maybe(others).tolist(), native._maybe(fps).tolist()) == expected
     assert all(expected[1])  # every marked fingerprint may be in the index
+
+
+def test_the_compactor_thread_merges_big_runs_while_ids_come_and_expire(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merges above MAX_INLINE_MERGE happen on the index's thread, concurrently with adds and
+    expiry: every id inside the window is found with its seq, none outside it, and the runs
+    stay few."""
+    monkeypatch.setattr(seen_index, "MAX_INLINE_MERGE", 64)
+    monkeypatch.setattr(seen_index, "MAX_MERGED", 4096)
+    rng = random.Random(7)
+    index = SeenIndex()
+    index.start_compacting()
+    try:
+        fps = [rng.getrandbits(63) for _ in range(20_000)]
+        for start in range(0, len(fps), 25):
+            _add(index, [(fp, seq) for seq, fp in enumerate(fps[start : start + 25], start=start)])
+            if start % 2_500 == 0:
+                index.expire_before(start // 8)  # below 3,000 throughout
+        index.expire_before(3_000)
+        assert index.wait_compacted()
+        runs = [len(r) for r in index._runs]  # noqa: SLF001
+        assert sum(runs) == len(fps) - 3_000 and len(runs) <= 40, runs
+        assert all(n <= 4096 for n in runs)
+        found = index.candidates(fps)
+        assert all(found.get(i) == [i] for i in range(3_000, len(fps)))
+        assert not any(i in found for i in range(3_000))
+    finally:
+        index.stop_compacting()
+    assert index._compactor is not None and not index._compactor.is_alive()  # noqa: SLF001

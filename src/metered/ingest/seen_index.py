@@ -24,6 +24,11 @@ MERGE_FACTOR = 2  # merge a new run into a predecessor at most this many times i
 FILTER_LOG2 = 28  # the lookup filter: 2**28 bits (32 MiB)
 FILTER_BITS = 1 << FILTER_LOG2
 MAX_MERGED = 1 << 20  # ... but never into runs of more than ~1M ids (20 runs for 20M ids)
+# Merges up to this many ids are made by the caller of `add` (the writer, ~1 ms at most); bigger
+# ones by the index's own thread once it is started (`start_compacting`): a merge of 1M ids
+# took ~20-30 ms (reading and writing 32 MB, faulting in fresh pages), and the writer made it
+# between a COMMIT and its answers, into the acknowledgement latency's tail.
+MAX_INLINE_MERGE = 1 << 14
 FILTER_HASHES = 3  # ~0.8% of absent ids pass at 20M ids (1 hash: ~7%)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it permutes the 64-bit values
 
@@ -81,6 +86,16 @@ def _merge(a: _Run, b: _Run, min_seq: int) -> _Run:
     return _Run(fps, seqs)
 
 
+def _mergeable(runs: list[_Run]) -> int | None:
+    """The newest pair of neighbouring runs too big to merge inline but due (comparable sizes,
+    at most MAX_MERGED ids together): the position of its older run, or None."""
+    for i in range(len(runs) - 2, -1, -1):
+        a, b = len(runs[i]), len(runs[i + 1])
+        if a <= MERGE_FACTOR * b and MAX_INLINE_MERGE < a + b <= MAX_MERGED:
+            return i
+    return None
+
+
 def _sorted_run(fps: np.ndarray, seqs: np.ndarray, min_seq: int) -> _Run:
     keep = seqs >= min_seq
     if not keep.all():
@@ -96,6 +111,10 @@ class SeenIndex:
         self._runs: list[_Run] = []
         self._min_seq = 0
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)  # a big merge is due, or stop
+        self._compactor: threading.Thread | None = None
+        self._stopping = False
+        self._merging = False  # the compactor is merging (outside the lock)
         # A Bloom filter over every fingerprint ever added (32 MiB, three hashes): a lookup
         # whose bits are not all set skips the runs' binary searches, which cost a cache miss
         # per step in every run (with one hash, ~7% of the ids of a 20M window passed, and the
@@ -201,10 +220,69 @@ class SeenIndex:
     def _compact_locked(self) -> None:
         runs = [r for r in self._runs if len(r)]
         # Keep run sizes geometric: merge the newest run into its predecessor while comparable,
-        # up to MAX_MERGED ids (a bigger merge would hold the writer, and the GIL, for a
-        # noticeable time; more runs only cost a few more binary searches per lookup).
+        # up to MAX_MERGED ids (a bigger merge would hold the writer for a noticeable time;
+        # more runs only cost a few more binary searches per lookup). Once the compactor runs,
+        # merges above MAX_INLINE_MERGE ids are its own.
+        limit = MAX_MERGED if self._compactor is None else MAX_INLINE_MERGE
         while (len(runs) > 1 and len(runs[-2]) <= MERGE_FACTOR * len(runs[-1])
-               and len(runs[-2]) + len(runs[-1]) <= MAX_MERGED):
+               and len(runs[-2]) + len(runs[-1]) <= limit):
             b, a = runs.pop(), runs.pop()
             runs.append(_merge(a, b, self._min_seq))
         self._runs = runs
+        if (self._compactor is not None and len(runs) > 1
+                and len(runs[-2]) <= MERGE_FACTOR * len(runs[-1])):
+            self._wake.notify()  # a big merge is due (the compactor finds any other itself)
+
+    # --- the compactor thread ------------------------------------------------------------
+
+    def start_compacting(self) -> None:
+        """From now on, merges above MAX_INLINE_MERGE ids are made on a thread of the index's
+        own (its merges run without the GIL), not by the caller of `add`."""
+        with self._lock:
+            if self._compactor is None:
+                self._compactor = threading.Thread(target=self._compact_forever,
+                                                   name="metered-index", daemon=True)
+                self._compactor.start()
+
+    def stop_compacting(self) -> None:
+        with self._lock:
+            thread, self._stopping = self._compactor, True
+            self._wake.notify()
+        if thread is not None:
+            thread.join(timeout=30)
+
+    def wait_compacted(self, timeout: float = 30.0) -> bool:
+        """Until no merge is due or in progress (tests)."""
+        with self._lock:
+            return self._wake.wait_for(
+                lambda: not self._merging and _mergeable(self._runs) is None, timeout)
+
+    def _compact_forever(self) -> None:
+        while True:
+            with self._lock:
+                self._wake.notify_all()  # for wait_compacted
+                self._wake.wait_for(
+                    lambda: self._stopping or _mergeable(self._runs) is not None)
+                if self._stopping:
+                    return
+                at = _mergeable(self._runs)
+                assert at is not None
+                a, b = self._runs[at], self._runs[at + 1]
+                min_seq = self._min_seq
+                self._merging = True
+            try:
+                merged = _merge(a, b, min_seq)
+            finally:
+                with self._lock:
+                    self._merging = False
+            with self._lock:
+                runs = self._runs
+                # The writer may have added runs meanwhile, and retention replaced them:
+                # swap the pair only if it is still there, side by side.
+                for i in range(len(runs) - 1):
+                    if runs[i] is a and runs[i + 1] is b:
+                        if self._min_seq > min_seq:  # expired while merging
+                            keep = merged.seqs >= self._min_seq
+                            merged = _Run(merged.fps[keep], merged.seqs[keep])
+                        self._runs = [*runs[:i], merged, *runs[i + 2:]]
+                        break

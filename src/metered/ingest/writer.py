@@ -114,6 +114,7 @@ class GroupCommitWriter:
 
     def start(self) -> None:
         self._thread.start()
+        self.applier.index.start_compacting()
 
     def stop(self) -> None:
         """Finish everything queued, then stop the thread."""
@@ -122,6 +123,7 @@ class GroupCommitWriter:
             self._post(loop)
         self._queue.put(None)
         self._thread.join(timeout=60)
+        self.applier.index.stop_compacting()
 
     async def submit(self, request: WriteRequest) -> Any:
         self._enqueue(request)
