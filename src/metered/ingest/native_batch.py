@@ -77,7 +77,7 @@ def native_columns(body: bytes, caller: Caller, ctx: IngestContext, now: int
     """The batch's columns if the extension can take it all, else None."""
     if metered_native is None:
         return None
-    plans, customers = ctx.native.setdefault((caller.account_pk, caller.livemode), ({}, {}))
+    plans, customers = caller_cache(ctx, caller)
     limits = (now, now - MAX_PAST_SECONDS, now + MAX_FUTURE_SECONDS, MAX_BATCH, MAX_IDENTIFIER,
               SMALL_PAYLOAD, MAX_DIMENSION_VALUE, MAX_UNIQUE_VALUE)
     for _ in range(3):  # names first, then the customers of their events: the third call knows
@@ -91,11 +91,30 @@ def native_columns(body: bytes, caller: Caller, ctx: IngestContext, now: int
             plans.clear()
         for name in names:
             plans[name] = plan_of(ctx.meters.for_event(caller, name), caller)
-        if len(customers) + len(customer_ids) > MAX_CUSTOMERS:
-            customers.clear()
-        for customer_id in customer_ids:
-            pk = ctx.customers.lookup(ctx.reader, caller, customer_id)
-            if pk is None:
-                return None  # unknown (not remembered: it may be created at any time)
-            customers[customer_id] = pk
+        if not remember_customers(ctx, caller, customers, customer_ids):
+            return None
     return None
+
+
+def caller_cache(ctx: IngestContext, caller: Caller) -> tuple[dict[str, Any], dict[str, int]]:
+    """The caller's plans (event name -> plan_of) and customer pks (id -> pk) in `ctx`, which
+    the batch and the single-event paths (ingest.native_single) share."""
+    key = (caller.account_pk, caller.livemode)
+    cache = ctx.native.get(key)
+    if cache is None:
+        cache = ctx.native[key] = ({}, {})
+    return cache
+
+
+def remember_customers(ctx: IngestContext, caller: Caller, customers: dict[str, int],
+                       customer_ids: list[str]) -> bool:
+    """Look these customers up and remember their pks; False if one is unknown (that one is
+    not remembered: it may be created at any time)."""
+    if len(customers) + len(customer_ids) > MAX_CUSTOMERS:
+        customers.clear()
+    for customer_id in customer_ids:
+        pk = ctx.customers.lookup(ctx.reader, caller, customer_id)
+        if pk is None:
+            return False
+        customers[customer_id] = pk
+    return True

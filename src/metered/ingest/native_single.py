@@ -6,7 +6,8 @@ strings that JSON writes as they are, a timestamp in range) is checked, hashed a
 written in Rust, in one pass (native/src/single.rs): in the server, the Python validation was
 ~15-20 µs of the event loop's ~115 µs per request. Any other event, and every event without
 the extension, goes through ingest.validation.validate_event, which is the reference:
-tests/api/test_fast_events.py holds the two to the same answers and the same stored events.
+tests/ingest/test_native_single.py holds the two to the same events and answers, and
+tests/api/test_fast_events.py the fast path to the ASGI route's answers.
 
 It shares the batch path's plans and customer pks (ingest.native_batch), kept with the
 thread's IngestContext, which the engine makes anew whenever a meter changes or a customer is
@@ -19,7 +20,7 @@ from typing import Any
 
 from metered.accounts import Caller
 from metered.ingest.events import MAX_FUTURE_SECONDS, MAX_PAST_SECONDS, ValidatedEvent
-from metered.ingest.native_batch import MAX_CUSTOMERS, MAX_PLANS, plan_of
+from metered.ingest.native_batch import MAX_PLANS, caller_cache, plan_of, remember_customers
 from metered.ingest.validation import (
     MAX_DIMENSION_VALUE,
     MAX_IDENTIFIER,
@@ -64,22 +65,15 @@ def native_event(body: bytes, fields: dict[str, Any], caller: Caller, ctx: Inges
     if known is None:
         return None
     plan, meter = known
-    customers = ctx.native.get((caller.account_pk, caller.livemode))
-    if customers is None:
-        customers = ctx.native[(caller.account_pk, caller.livemode)] = ({}, {})
-    customers = customers[1]
+    customers = caller_cache(ctx, caller)[1]
     for _ in range(2):  # the second call knows the customer
         out = metered_native.meter_event_check(body, name, plan, customers, _limits_at(now),
                                                now, caller.livemode)
         if out is None:
             return None
         if type(out) is str:
-            pk = ctx.customers.lookup(ctx.reader, caller, out)
-            if pk is None:
-                return None  # unknown (not remembered: it may be created at any time)
-            if len(customers) >= MAX_CUSTOMERS:
-                customers.clear()
-            customers[out] = pk
+            if not remember_customers(ctx, caller, customers, [out]):
+                return None
             continue
         key, customer_pk, dims, ts, value, payload, answer = out
         scaled = int(value) * SCALE if plan[5] else 0
