@@ -1,4 +1,4 @@
-"""Coarse packs written later (metering.pending): exact reads meanwhile, exact after a crash."""
+"""Packs written later (metering.pending): exact reads meanwhile, exact after a crash."""
 
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ def test_reads_are_exact_while_pending_and_after_a_crash(tmp_path: Path,
             "SELECT bucket FROM rollup_packs WHERE level=2")}
         today = now // 86_400 * 86_400
         assert days == {today - 86_400, today - 2 * 86_400}
+        # Today's events are in delta rows, not yet in their minute packs.
+        reader = h.engine.reader()
+        assert reader.execute("SELECT count(*) FROM rollup_deltas").fetchone()[0] > 0
+        assert reader.execute("SELECT count(*) FROM rollup_packs WHERE level=0 AND bucket=?",
+                              (now // 60,)).fetchone()[0] == 0
         h.submit_all([("cancel", (meter.event_name, "e3"))])
         expected = {}
         for i in range(60):
@@ -68,6 +73,10 @@ def test_reads_are_exact_while_pending_and_after_a_crash(tmp_path: Path,
     try:
         assert read_watermark(engine.reader()) >= 60  # start-up added what was pending
         assert engine.writer.applier.unflushed.rows == 0
+        reader = engine.reader()
+        assert reader.execute("SELECT count(*) FROM rollup_deltas").fetchone()[0] == 0
+        assert reader.execute("SELECT count(*) FROM rollup_packs WHERE level=0 AND bucket=?",
+                              (now // 60,)).fetchone()[0] == 1
         assert {start: int(v) for start, v in day_total(engine, meter, customer.pk)} == expected
     finally:
         engine.stop()

@@ -15,6 +15,7 @@ from metered.engine import Engine
 from metered.metering import cells, packs, summaries
 from metered.metering.cells import merge
 from metered.metering.quantity import LO_BITS, LO_MASK, SCALE
+from metered.metering.rollups import PACK_LEVELS
 from metered.metering.summaries import SummaryQuery, summarize
 from metered.store import open_database
 
@@ -241,7 +242,7 @@ def test_packs_without_the_finer_levels_are_rebuilt_at_start_up(tmp_path: Path) 
     finally:
         h.close()
     engine = _restarted(tmp_path, "DELETE FROM rollup_packs WHERE level IN (4, 5)",
-                        "DELETE FROM engine_state WHERE key='pack_levels'")
+                        "DELETE FROM engine_state WHERE key='pack_layout'")
     try:
         assert pack_rows(engine.reader()) == before
     finally:
@@ -269,7 +270,8 @@ minute_rows = st.lists(st.tuples(st.integers(1, 2), st.integers(1, 3), st.intege
 @settings(max_examples=150, deadline=None)
 @given(blocks=st.lists(minute_rows, max_size=5))
 def test_the_native_rollup_of_pending_minutes_is_numpy_s(blocks) -> None:  # type: ignore[no-untyped-def]
-    """What a flush writes: the native pass against merge(coarse_block(merge(...)))."""
+    """What a flush writes, every level: the native pass against numpy's, and the coarser
+    levels alone (a late event's packs are written with it: the same call, its own levels)."""
     pending = [_block([(m, c, 0, minute, d, n, v) for m, c, minute, d, n, v in rows])
                for rows in blocks if rows]
     native = cells.pending_rollup(pending)
@@ -277,8 +279,10 @@ def test_the_native_rollup_of_pending_minutes_is_numpy_s(blocks) -> None:  # typ
         assert len(native) == 0
         return
     assert cells.metered_native is not None
-    expected = merge([cells.coarse_block(merge(pending))])
+    expected = merge([cells.coarse_block(merge(pending), PACK_LEVELS)])
     assert native.tolist() == expected.tolist()
+    coarse = cells.pending_rollup(pending, PACK_LEVELS[1:])
+    assert coarse.tolist() == merge([cells.coarse_block(merge(pending))]).tolist()
 
 
 event_rows = st.lists(st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(0, 50),

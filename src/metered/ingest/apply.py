@@ -23,7 +23,6 @@ from metered.ingest.segments import (
     KeysCache,
     SegmentBuilder,
     fingerprints_since,
-    iter_events,
     max_seq,
     seq_ingested_since,
 )
@@ -31,15 +30,19 @@ from metered.metering import packs
 from metered.metering.cells import (
     SAFE_HI,
     bound,
-    coarse_block,
     late_before,
-    merge,
     minute_block_of_rows,
     pending_rollup,
     split_late,
 )
-from metered.metering.pending import PendingPacks, read_watermark, write_watermark
-from metered.metering.quantity import LO_BITS, LO_MASK, parse_scaled, split
+from metered.metering.pending import (
+    PendingPacks,
+    delete_deltas,
+    read_deltas,
+    write_delta,
+    write_watermark,
+)
+from metered.metering.quantity import LO_BITS, LO_MASK, split
 from metered.metering.rollups import (
     PACK_LEVELS,
     CellDeltas,
@@ -79,7 +82,7 @@ class EventApplier:
         self._meter_keys: dict[int, tuple[int, bool, str]] = {}
         self._load_index(conn)
         self._upgrade_cells(conn)
-        self._replay_packs(conn)
+        self._fold_deltas(conn)
 
     def _load_index(self, conn: sqlite3.Connection) -> None:
         first = seq_ingested_since(conn, now_ms() - WINDOW_MS)
@@ -207,24 +210,25 @@ class EventApplier:
 
     def add_cells(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
                   minute_cells: np.ndarray, ingested_ms: int) -> None:
-        """A step's minute cells go to their packs now, with the coarser cells (10 minutes to
-        4 days) of its late events (cells.late_before); the others' coarser cells wait for the
-        flush, which derives them from the pending minute cells."""
+        """A step's late events (cells.late_before) go to their packs now, at every level; the
+        others' minute cells are written as one delta row and wait for the flush, which adds
+        them to their minute packs and rolls them up into the coarser ones."""
         late, live = split_late(minute_cells, late_before(ingested_ms))
-        # minute_cells are sorted and distinct already: merged again only with late events'
-        # coarse cells (rolled up natively when the extension is there; most groups of single
-        # events have none, and the Python roll-up of an empty block cost them ~0.4 ms).
-        cells = merge([minute_cells, pending_rollup([late])]) if len(late) else minute_cells
-        packs.add(conn, cells, self.pack_cache)
+        if len(late):  # most groups have none; each has a few (2% of the events in bench/)
+            packs.add(conn, pending_rollup([late]), self.pack_cache)
         self.defer(conn, first_seq, end_seq, live)
 
     def defer(self, conn: sqlite3.Connection, first_seq: int, end_seq: int,
               minute_cells: np.ndarray) -> None:
-        """Register a step's minute cells whose coarser packs are to be written by the flush
-        (in the open transaction, before COMMIT)."""
+        """Register a step's minute cells, whose packs (every level) are to be written by the
+        flush: in memory for the readers (metering.pending), and as a delta row in the open
+        transaction (the durable minute rollup until the flush folds it in)."""
+        if not len(minute_cells):
+            return
         cells_bound = bound(minute_cells)
         if self.unflushed.bound + cells_bound >= SAFE_HI:
             self.flush_packs(conn)  # merged with what is pending, sums could overflow int64
+        write_delta(conn, end_seq - 1, minute_cells)
         self.unflushed.add(first_seq, end_seq, minute_cells, cells_bound)
 
     def flush_due(self, *, paused: bool = False) -> bool:
@@ -236,19 +240,22 @@ class EventApplier:
         )
 
     def flush_packs(self, conn: sqlite3.Connection) -> None:
-        """In the open transaction: add every pending delta to its pack, advance the watermark.
-        The pending steps are forgotten once the transaction commits (`committed`)."""
+        """In the open transaction: add every pending delta to its packs (every level), delete
+        the delta rows, advance the watermark. The pending steps are forgotten once the
+        transaction commits (`committed`)."""
         # A few thousand cells: the current buckets.
         packs.add(conn, pending_rollup(self.unflushed.blocks()), self.pack_cache)
+        delete_deltas(conn, self.next_seq - 1)
         write_watermark(conn, self.next_seq - 1)
         self._flushed_through = self.next_seq - 1
         self.last_flush = time.monotonic()
 
     def _upgrade_cells(self, conn: sqlite3.Connection) -> None:
         """Rebuild every meter's rollups from the raw events, once, if the store keeps its
-        cells in an older layout: rows of a `rollups` table (schema version 2), or packs
-        without the 10-minute and 6-hour levels (version 3 before they came)."""
-        marker = ("pack_levels", len(PACK_LEVELS))
+        cells in an older layout: rows of a `rollups` table (schema version 2), packs without
+        the 10-minute and 6-hour levels, or minute packs written in every commit with only the
+        coarser ones deferred (version 3 before the delta rows came)."""
+        marker = ("pack_layout", f"{len(PACK_LEVELS)} levels, delta rows")
         rows = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='rollups'"
                             ).fetchone() is not None
         if not rows and conn.execute("SELECT 1 FROM engine_state WHERE key=? AND value=?",
@@ -265,36 +272,19 @@ class EventApplier:
                      " ON CONFLICT DO UPDATE SET value=excluded.value", marker)
         conn.execute("COMMIT")
 
-    def _replay_packs(self, conn: sqlite3.Connection, chunk: int = 1_000) -> None:
-        """Start-up: add the events stored after the watermark to their coarser packs (10
-        minutes to 4 days; their minute packs were written with them, and so were all the packs
-        of late events). Chunks of 1,000 keep sums in int64."""
-        watermark = read_watermark(conn)
-        if watermark >= self.next_seq - 1:
+    def _fold_deltas(self, conn: sqlite3.Connection) -> None:
+        """Start-up: add the delta rows left by steps committed after the last flush (a crash)
+        to their packs, every level; late events' packs were written with them. The steps were
+        pending together, so their merged sums stay in int64 (defer flushes before they could
+        not)."""
+        blocks = read_deltas(conn)
+        if not blocks:
             return
-        formulas = dict(conn.execute("SELECT pk, formula FROM meters").fetchall())
         conn.execute("BEGIN IMMEDIATE")
-        rows: list[tuple[int, ...]] = []
-        for event in iter_events(conn, after_seq=watermark):
-            if event.meter_pk not in formulas:
-                continue  # not an event of any meter (none are stored that way)
-            if event.ts // 60 < late_before(event.ingested_ms):
-                continue  # late: all its packs were written with it (add_cells)
-            numeric = formulas[event.meter_pk] in ("sum", "max", "last")
-            scaled = parse_scaled(event.value)[1] if numeric else 0
-            rows.append((event.meter_pk, event.customer_pk, event.ts // 60, event.dims_pk, 1,
-                         scaled >> LO_BITS, scaled & LO_MASK))
-            if len(rows) >= chunk:
-                self._replay_rows(conn, rows)
-                rows = []
-        self._replay_rows(conn, rows)
+        packs.add(conn, pending_rollup(blocks))
+        delete_deltas(conn, self.next_seq - 1)
         write_watermark(conn, self.next_seq - 1)
         conn.execute("COMMIT")
-
-    @staticmethod
-    def _replay_rows(conn: sqlite3.Connection, rows: list[tuple[int, ...]]) -> None:
-        if rows:
-            packs.add(conn, merge([coarse_block(minute_block_of_rows(rows))]))
 
     def rebuild(self, conn: sqlite3.Connection, meter_pk: int, formula: str) -> int:
         """rebuild_rollups, after writing out the pending pack deltas (it recounts them)."""

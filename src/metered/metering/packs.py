@@ -1,12 +1,12 @@
 """Packs: one row per (meter, customer, level, bucket) holding every dimension set's cell.
 
-The count and sum rollups. Minute packs are updated in the transaction that stores the events
-(ARCHITECTURE.md, invariant 3), the coarser ones (10 minutes to 4 days: rollups.PACK_LEVELS)
-about every half second from the writer's pending deltas (metering.pending), or at once for late
-events; cancellations add negative deltas; everything can be rebuilt from the raw events.
+The count and sum rollups, every level (a minute to 4 days: rollups.PACK_LEVELS), written about
+every half second from the writer's pending deltas, whose durable copy the transaction that
+stores the events writes (metering.pending), or at once for late events; cancellations add
+negative deltas; everything can be rebuilt from the raw events.
 Summaries read packs: a month for a customer with 1,000 dimension sets is about 60 packs (the
 buckets that cover it), where a row per cell meant 100,000 rows to find, sort and group; and a
-commit rewrites a few hundred minute packs where it upserted thousands of cells.
+flush rewrites a few hundred packs where it upserted thousands of cells.
 
 A pack's `cells` blob is a header and then, in the narrow form, little-endian int64 columns
 (dims_pk, count, sum_hi, sum_lo) by row, sorted by dims_pk; cells with nothing left in them are

@@ -1,19 +1,18 @@
-"""Minute cells whose coarser packs (10 minutes to 4 days) are not written yet.
+"""Minute cells whose packs (minute to 4 days) are not written yet.
 
-Every transaction that stores events adds them to their minute packs (metering.packs: the exact,
-durable rollup, ARCHITECTURE.md invariant 3). The coarser packs only speed up long summaries, and
-updating them in every transaction would cost the writer a good part of its time (each commit
-touches the same coarse packs again). So the writer keeps each step's minute cells here, as numpy
-columns, and about every half second ("flush": in a pause of the writer once half a second old,
-in the next commit once 0.75 s old) merges them, rolls them up and adds them to the coarser
-packs, together with a watermark (`engine_state.coarse_seq`: every event up to it is in the
-coarse packs). After a crash, start-up adds the events stored after the watermark from the raw
-segments. Late events (an hour or more behind their ingestion: metering.cells.late_before) are
-the exception: their coarse cells are scattered over old packs, so they are written with the
-events, and start-up skips them.
+Every transaction that stores events writes their minute cells as one row of `rollup_deltas`
+(the exact, durable minute rollup, ARCHITECTURE.md invariant 3) rather than rewriting the minute
+pack of each customer it touches: each commit would rewrite the same packs again, a page of the
+WAL each. The writer also keeps each step's minute cells here, as numpy columns, and about every
+half second ("flush": in a pause of the writer once half a second old, in the next commit once
+0.75 s old) merges them, rolls them up and adds them to their packs at every level, deletes the
+delta rows and writes a watermark (`engine_state.coarse_seq`: every event up to it is in its
+packs), in one transaction. After a crash, start-up folds the delta rows left. Late events (an
+hour or more behind their ingestion: metering.cells.late_before) are the exception: their cells
+are scattered over old packs, so all their packs are written with the events.
 
 Readers see exact totals at every moment: a summary reads, in one SQLite snapshot, the watermark
-W, the highest stored seq M and the packs, and adds to the coarser packs it reads the pending
+W, the highest stored seq M and the packs, and adds to the packs it reads the pending
 minute cells of the steps whose seqs lie in (W, M]. Steps are registered before their COMMIT and
 dropped only after a flush that covers them has committed, so a snapshot always finds exactly
 the steps it lacks.
@@ -46,6 +45,23 @@ def write_watermark(conn: sqlite3.Connection, seq: int) -> None:
         "INSERT INTO engine_state (key, value) VALUES (?, ?)"
         " ON CONFLICT DO UPDATE SET value=excluded.value", (_WATERMARK, seq),
     )
+
+
+def write_delta(conn: sqlite3.Connection, last_seq: int, block: Block) -> None:
+    """A step's minute cells as a row of rollup_deltas (its last seq names it)."""
+    conn.execute("INSERT INTO rollup_deltas (seq, cells) VALUES (?, ?)",
+                 (last_seq, np.ascontiguousarray(block, dtype="<i8").tobytes()))
+
+
+def read_deltas(conn: sqlite3.Connection) -> list[Block]:
+    """Every delta row's minute cells, in seq order."""
+    return [np.frombuffer(blob, dtype="<i8").reshape(-1, 8).astype(np.int64)
+            for (blob,) in conn.execute("SELECT cells FROM rollup_deltas ORDER BY seq")]
+
+
+def delete_deltas(conn: sqlite3.Connection, through_seq: int) -> None:
+    """The delta rows of steps up to `through_seq`: folded into their packs."""
+    conn.execute("DELETE FROM rollup_deltas WHERE seq <= ?", (through_seq,))
 
 
 class PendingPacks:

@@ -21,7 +21,7 @@ from metered.metering.cells import SAFE_HI, group, hi_bound
 from metered.metering.meters import Meter
 from metered.metering.pending import Block, PendingPacks
 from metered.metering.quantity import LO_BITS, SCALE, from_scaled, join
-from metered.metering.rollups import DAY, HOUR, LEVEL_MINUTES, LEVELS, MINUTE, PACK_LEVELS
+from metered.metering.rollups import DAY, HOUR, LEVEL_MINUTES, LEVELS, PACK_LEVELS
 
 WINDOW_LEVEL = {"hour": HOUR, "day": DAY}
 Range = tuple[int, int, int]  # level, first bucket, end bucket (minutes)
@@ -208,16 +208,15 @@ def _pack_sums(conn: sqlite3.Connection, q: SummaryQuery, ranges: list[Range],
             cells.append(pack.cells)
             if key_window:
                 buckets.append(np.full(len(pack.cells), bucket, dtype=np.int64))
-    if pending:  # minute cells already in their minute packs, not yet in the coarser ones
+    if pending:  # minute cells in delta rows, not yet in their packs (any level)
         rows = np.concatenate(pending)
         keep = rows[:, 0] == q.meter.pk
         if q.customer_pk is not None:
             keep &= rows[:, 1] == q.customer_pk
         minute = rows[:, 3]
         in_range = np.zeros(len(rows), dtype=bool)
-        for level, lo, hi in ranges:
-            if level != MINUTE:
-                in_range |= (minute >= lo) & (minute < hi)
+        for _, lo, hi in ranges:
+            in_range |= (minute >= lo) & (minute < hi)
         rows = rows[keep & in_range]
         cells.append(rows[:, 4:])
         if key_window:

@@ -143,6 +143,17 @@ rollup_packs = Table(
     sqlite_with_rowid=False,
 )
 
+# The minute cells of a write step's events (all but the late ones), written in the step's
+# transaction and folded into rollup_packs (every level) by the next flush, which deletes them:
+# a commit appends one row here rather than rewriting a minute pack per customer. `seq` is the
+# step's last event seq; `cells` its (n, 8) int64 rows (metering.cells), little-endian.
+rollup_deltas = Table(
+    "rollup_deltas",
+    metadata,
+    Column("seq", BigInteger, primary_key=True),
+    Column("cells", LargeBinary, nullable=False),
+)
+
 # The cells' maximum and latest value, for max and last meters only, a row per cell.
 rollup_extremes = Table(
     "rollup_extremes",
