@@ -71,6 +71,24 @@ def print_table(rows: list[tuple[str, str]]) -> None:
     print(rule)
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time counters (/proc/stat's first line; empty where there is none)."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return []
+
+
+def steal_share(before: list[int], after: list[int]) -> float | None:
+    """The share of CPU time the hypervisor gave to other guests between two cpu_ticks(): on a
+    shared virtual machine it moves from run to run and stretches every latency with it."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return spent[7] / max(sum(spent[:8]), 1)
+
+
 def percentile(ordered: list[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not ordered:

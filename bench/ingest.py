@@ -38,6 +38,7 @@ from harness import (  # noqa: E402
     KeepAliveClient,
     bench_session,
     cpu_seconds,
+    cpu_ticks,
     fsync_latency,
     machine,
     new_key,
@@ -48,6 +49,7 @@ from harness import (  # noqa: E402
     save,
     start_ceiling,
     start_metered,
+    steal_share,
     stop_child,
     store_bytes,
     wal_bytes,
@@ -70,10 +72,12 @@ from stages import breakdown, describe  # noqa: E402
 class Phase:
     """One load phase's result, with the CPU both processes used during the window."""
 
-    def __init__(self, name: str, result: LoadResult, per_request: int):
+    def __init__(self, name: str, result: LoadResult, per_request: int,
+                 steal: float | None = None):
         self.name = name
         self.result = result
         self.per_request = per_request
+        self.steal = steal  # harness.steal_share over the phase
         self.server_cores = result.server_cpu_s / result.seconds
         self.client_cores = result.client_cpu_s / result.seconds
         self.latencies = result.sorted_latencies()
@@ -82,7 +86,9 @@ class Phase:
         return percentile(self.latencies, q) * 1000
 
     def cpu(self) -> str:
-        return f"server {self.server_cores:.0%} CPU, load generator {self.client_cores:.0%}"
+        steal = "" if self.steal is None else f", steal {self.steal:.0%}"
+        return (f"server {self.server_cores:.0%} CPU, load generator {self.client_cores:.0%}"
+                f"{steal}")
 
     def written_per_event(self) -> float:
         """Bytes the server wrote to storage (WAL and checkpoints) per accepted event."""
@@ -105,6 +111,7 @@ class Phase:
             "latency_ms": {"p50": self.ms(0.5), "p90": self.ms(0.9), "p99": self.ms(0.99),
                            "max": self.ms(1.0)},
             "server_cores": self.server_cores, "loadgen_cores": self.client_cores,
+            "steal_share": self.steal,
             "server_write_bytes": r.server_write_bytes,
             "per_second_requests": r.interval_rates(1.0),
             "server_stages_ms": self.stages(),
@@ -113,11 +120,13 @@ class Phase:
 
 def run_phase(name: str, pid: int, port: int, work: Workload, *, prefix: str,
               connections: int, seconds: float, rate: float | None = None) -> Phase:
+    before = cpu_ticks()
     result = run_load(port, work, prefix=prefix, connections=connections, seconds=seconds,
                       rate=rate, watch_pid=pid)
+    steal = steal_share(before, cpu_ticks())
     if result.errors:
         print(f"  {name}: {result.errors} errors, e.g. {result.error_samples[:2]}")
-    return Phase(name, result, work.events_per_request)
+    return Phase(name, result, work.events_per_request, steal)
 
 
 def measure_ceiling(args: argparse.Namespace, batches: Workload, singles: Workload,
@@ -383,7 +392,7 @@ def report_rows(args: argparse.Namespace, ceiling: dict[str, Any], m: dict[str, 
         (f"(e) ack latency, paced at {b / 2:,.0f} events/s",
          f"p50 {paced.ms(0.5):.1f} ms, p99 {paced.ms(0.99):.1f} ms, max {paced.ms(1.0):.1f} ms"
          f"   target p99 < 50 ms  ({paced.result.requests:,} batches, open loop, "
-         f"{paced.result.late_sends} sent > 1 ms late)"),
+         f"{paced.result.late_sends} sent > 1 ms late; {paced.cpu()})"),
         *describe(paced.stages()),
         ("    reference: the disk's fsync (64 KiB append)",
          "p50 {:.1f} / p99 {:.1f} ms before metered's phases, p50 {:.1f} / p99 {:.1f} ms "
