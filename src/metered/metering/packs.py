@@ -128,8 +128,8 @@ def encode_totals(totals: Totals) -> bytes | None:
 
 
 class PackCache:
-    """The writer's packs as it last wrote or read them (narrow ones), so that a commit does not
-    read back from SQLite the minute packs the previous commit wrote. Only the writer thread
+    """The writer's packs as it last wrote or read them (narrow ones), so that a flush does not
+    read back from SQLite the packs the previous flush wrote. Only the writer thread
     uses it, and every pack write on that thread goes through it (or clears it): it can't go
     stale. A rolled-back transaction or savepoint clears it. Bounded by cells held.
 

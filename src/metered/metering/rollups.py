@@ -1,10 +1,10 @@
 """Rollup cells: per (meter, customer, dimension set) at minute to 4-day resolution.
 
-Count and sum cells live in packs (metering.packs: minute packs written with the events, the
-coarser ones shortly after, see metering.pending); max/last and unique values in their own
-tables, at every level, written with the events. Cells are built from events after dedupe
-and can be rebuilt from the raw events at any time (`rebuild_rollups`); both paths use
-`CellDeltas`.
+Count and sum cells live in packs (metering.packs: written shortly after the events, whose
+minute cells their transaction stores as a delta row, see metering.pending); max/last and
+unique values in their own tables, at every level, written with the events. Cells are built
+from events after dedupe and can be rebuilt from the raw events at any time
+(`rebuild_rollups`); both paths use `CellDeltas`.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def add_minute_sums(conn: sqlite3.Connection, minutes: MinuteSums,
     """Add the count and sum of new events to their packs of every level, in Python integers.
 
     What the writer falls back to when a step's sums are too large for the int64 arithmetic of
-    metering.cells (the usual path, EventApplier.add_sums, writes minute packs now and the others
+    metering.cells (the usual path, EventApplier.add_sums, writes a delta row now and the packs
     at the next flush). Max, last and unique values are kept by CellDeltas.
     """
     packs.add_totals(conn, packs.totals_by_pack(
