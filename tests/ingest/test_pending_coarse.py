@@ -13,7 +13,7 @@ from metered.ingest import apply
 from metered.metering.pending import read_watermark
 from metered.metering.summaries import SummaryQuery, summarize
 
-from engine_harness import Harness
+from engine_harness import Harness, pack_rows
 
 
 def day_total(engine: Engine, meter, customer_pk: int) -> list[tuple[int, object]]:  # type: ignore[no-untyped-def]
@@ -80,3 +80,47 @@ def test_reads_are_exact_while_pending_and_after_a_crash(tmp_path: Path,
         assert {start: int(v) for start, v in day_total(engine, meter, customer.pk)} == expected
     finally:
         engine.stop()
+
+
+def test_a_prepared_roll_up_flushes_the_steps_it_covers(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """prepare_flush rolls the committed steps up on its own thread; the flush then writes
+    those and leaves the steps committed since pending: reads stay exact, and once everything
+    is flushed the packs are what a rebuild from the raw events makes."""
+    monkeypatch.setattr(apply, "FLUSH_SECONDS", 3600.0)
+    monkeypatch.setattr(apply, "PAUSE_FLUSH_SECONDS", 3600.0)
+    monkeypatch.setattr(apply, "PREPARE_SECONDS", 0.0)
+    h = Harness(tmp_path)
+    try:
+        customer = h.customer()
+        meter = h.meter("sum", ("model",))
+        applier = h.engine.writer.applier
+        now = now_seconds()
+
+        def batch(first: int) -> list[dict[str, object]]:
+            return [{"event_name": meter.event_name, "identifier": f"e{i}",
+                     "timestamp": now - i % 7,
+                     "payload": {"stripe_customer_id": customer.id, "value": str(i),
+                                 "model": "abc"[i % 3]}} for i in range(first, first + 40)]
+
+        h.submit_all([("batch", batch(0))])
+        h.run(lambda conn: applier.prepare_flush())  # on the writer's thread, between steps
+        h.submit_all([("batch", batch(40))])  # committed after the roll-up was prepared
+        h.run(lambda conn: applier.flush_packs(conn, whole=False))
+        assert read_watermark(h.engine.reader()) == 40  # the first 40 events' seqs
+        assert applier.unflushed.rows > 0  # the second batch's cells
+        reader = h.engine.reader()
+        assert reader.execute("SELECT min(seq) FROM rollup_deltas").fetchone()[0] > 40
+        expected = {}
+        for i in range(80):
+            day = (now - i % 7) // 86_400 * 86_400
+            expected[day] = expected.get(day, 0) + i
+        assert {start: int(v) for start, v in day_total(h.engine, meter, customer.pk)
+                if v} == expected
+        h.run(lambda conn: applier.flush_packs(conn, whole=False))  # nothing prepared: all
+        assert applier.unflushed.rows == 0
+        flushed = pack_rows(h.engine.reader())
+        h.run(lambda conn: applier.rebuild(conn, meter.pk, "sum"))
+        assert pack_rows(h.engine.reader()) == flushed
+    finally:
+        h.close()

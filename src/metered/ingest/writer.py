@@ -124,6 +124,7 @@ class GroupCommitWriter:
         self._queue.put(None)
         self._thread.join(timeout=60)
         self.applier.index.stop_compacting()
+        self.applier.close()
 
     async def submit(self, request: WriteRequest) -> Any:
         self._enqueue(request)
@@ -229,6 +230,7 @@ class GroupCommitWriter:
             self._commit_group(group)
             # Busy: the next request is likely already on its way (a commit took a while).
             self._busy = time.monotonic() - started >= BUSY_COMMIT_SECONDS
+            self.applier.prepare_flush()
             if (self._queue.empty() and self._incoming <= 0
                     and self.applier.flush_due(paused=True)):
                 # Nothing on its way: write the coarse packs out now, in a commit of their
@@ -255,7 +257,7 @@ class GroupCommitWriter:
                     i += 1
             applied = time.perf_counter()
             if flush or self.applier.flush_due() or self._stopping:
-                self.applier.flush_packs(conn)
+                self.applier.flush_packs(conn, whole=self._stopping)
             flushed = time.perf_counter()
             conn.execute("COMMIT")
             stamps = (began, applied, flushed, time.perf_counter())

@@ -110,6 +110,12 @@ class PendingPacks:
     def blocks(self) -> list[Block]:
         return [block for _, _, block in self._steps]
 
+    def committed_steps(self) -> tuple[int, list[Block]]:
+        """(the last seq of the committed steps, their blocks): what a flush covers if it
+        stops short of the open transaction's steps."""
+        steps = self._steps[: len(self._steps) - self._open]
+        return (steps[-1][1] - 1 if steps else 0), [block for _, _, block in steps]
+
     def flushed(self, through_seq: int) -> None:
         """A flush covering every seq <= through_seq has committed: forget those steps."""
         with self._lock:
