@@ -1,5 +1,6 @@
-//! Pending minute cells rolled up into the coarser pack levels, in one pass: what
-//! `merge([coarse_block(merge(blocks))])` computes with numpy (metering.cells), the reference.
+//! Pending minute cells rolled up into the given pack levels, in one pass: what
+//! `merge([level_block(merge(blocks), levels)])` computes with numpy (metering.cells), the
+//! reference.
 //!
 //! A cell's count is summed as int64 (wrapping, as numpy does) and its scaled sum exactly, then
 //! written back as (sum_hi, sum_lo) with 0 <= sum_lo < 2**40: that form is unique, so the order

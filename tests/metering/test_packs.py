@@ -270,8 +270,8 @@ minute_rows = st.lists(st.tuples(st.integers(1, 2), st.integers(1, 3), st.intege
 @settings(max_examples=150, deadline=None)
 @given(blocks=st.lists(minute_rows, max_size=5))
 def test_the_native_rollup_of_pending_minutes_is_numpy_s(blocks) -> None:  # type: ignore[no-untyped-def]
-    """What a flush writes, every level: the native pass against numpy's, and the coarser
-    levels alone (a late event's packs are written with it: the same call, its own levels)."""
+    """What a flush writes, every level: the native pass against numpy's; and the native pass
+    at the coarser levels alone against numpy's."""
     pending = [_block([(m, c, 0, minute, d, n, v) for m, c, minute, d, n, v in rows])
                for rows in blocks if rows]
     native = cells.pending_rollup(pending)
@@ -279,10 +279,12 @@ def test_the_native_rollup_of_pending_minutes_is_numpy_s(blocks) -> None:  # typ
         assert len(native) == 0
         return
     assert cells.metered_native is not None
-    expected = merge([cells.coarse_block(merge(pending), PACK_LEVELS)])
+    expected = merge([cells.level_block(merge(pending), PACK_LEVELS)])
     assert native.tolist() == expected.tolist()
-    coarse = cells.pending_rollup(pending, PACK_LEVELS[1:])
-    assert coarse.tolist() == merge([cells.coarse_block(merge(pending))]).tolist()
+    coarse = np.frombuffer(cells.metered_native.rollup(pending, list(PACK_LEVELS[1:])),
+                           dtype="<i8").reshape(-1, 8)
+    expected = merge([cells.level_block(merge(pending), PACK_LEVELS[1:])])
+    assert coarse.tolist() == expected.tolist()
 
 
 event_rows = st.lists(st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(0, 50),

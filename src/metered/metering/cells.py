@@ -48,10 +48,9 @@ def minute_block(meter_pk: np.ndarray, customer_pk: np.ndarray, minute: np.ndarr
     return _block(keys[0], keys[1], MINUTE, keys[2], keys[3], *sums)
 
 
-def coarse_block(minutes: np.ndarray, levels: Sequence[tuple[int, int]] = PACK_LEVELS[1:]
-                 ) -> np.ndarray:
-    """The pack cells at `levels` (by default the coarser ones: 10-minute to 4-day) a block of
-    minute cells rolls up into."""
+def level_block(minutes: np.ndarray, levels: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The pack cells at `levels` ((level, size in minutes) pairs) a block of minute cells rolls
+    up into."""
     meter_pk, customer_pk, minute, dims_pk = (minutes[:, i] for i in (0, 1, 3, 4))
     count, hi, lo = minutes[:, 5], minutes[:, 6], minutes[:, 7]
     coarse = []
@@ -118,18 +117,17 @@ def merge(blocks: list[np.ndarray]) -> np.ndarray:
     return np.column_stack([*keys, sums[0], hi, lo])
 
 
-def pending_rollup(blocks: list[np.ndarray], levels: Sequence[tuple[int, int]] = PACK_LEVELS
-                   ) -> np.ndarray:
-    """The cells at `levels` (by default every pack level, the minute included) of blocks of
-    pending minute cells, merged and sorted: what a flush writes. Natively when the extension
-    is installed (a few times faster)."""
+def pending_rollup(blocks: list[np.ndarray]) -> np.ndarray:
+    """The cells at every pack level, the minute included, of blocks of minute cells, merged and
+    sorted: what a flush writes, and a late event's step. Natively when the extension is
+    installed (a few times faster)."""
     if not blocks:
         return _EMPTY
     if metered_native is not None:
         data = metered_native.rollup([np.ascontiguousarray(b, dtype=np.int64) for b in blocks],
-                                     list(levels))
+                                     list(PACK_LEVELS))
         return np.frombuffer(data, dtype="<i8").reshape(-1, 8)
-    return merge([coarse_block(merge(blocks), levels)])
+    return merge([level_block(merge(blocks), PACK_LEVELS)])
 
 
 def bound(block: np.ndarray) -> int:
