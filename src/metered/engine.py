@@ -10,16 +10,19 @@ import threading
 from pathlib import Path
 
 from metered.billing.customers import CustomerDirectory
+from metered.billing.invoices import DEFAULT_GRACE_SECONDS
 from metered.ingest.parse_pool import ParsePool
 from metered.ingest.validation import IngestContext
 from metered.ingest.writer import GroupCommitWriter
 from metered.metering.meters import MeterRegistry, load_all_meters
 from metered.store import Database, open_database
 from metered.store.database import Checkpointer
+from metered.workers import BillingScheduler
 
 
 class Engine:
-    def __init__(self, db: Database, *, parse_workers: int = 0):
+    def __init__(self, db: Database, *, parse_workers: int = 0,
+                 grace_seconds: int = DEFAULT_GRACE_SECONDS):
         self.db = db
         self.parse_pool = ParsePool(db.path, parse_workers)
         self.writer = GroupCommitWriter(db.writer_connection())
@@ -27,14 +30,16 @@ class Engine:
         self.writer.after_commit = self.checkpointer.wrap_after_commit
         self.meters = MeterRegistry(load_all_meters(self.db.reader()))
         self.customers = CustomerDirectory()
+        self.billing = BillingScheduler(self, grace_seconds=grace_seconds)
         self._local = threading.local()  # each thread's IngestContext (ingest_context)
 
     @classmethod
-    def open(cls, data_dir: Path, *, cache_mb: int | None = None, parse_workers: int = 0
-             ) -> Engine:
-        """`parse_workers`: processes that validate large batches (0: all in-process)."""
+    def open(cls, data_dir: Path, *, cache_mb: int | None = None, parse_workers: int = 0,
+             grace_seconds: int = DEFAULT_GRACE_SECONDS) -> Engine:
+        """`parse_workers`: processes that validate large batches (0: all in-process);
+        `grace_seconds`: how long a period's invoice stays a draft for late usage."""
         db = open_database(data_dir, **({"cache_mb": cache_mb} if cache_mb else {}))
-        return cls(db, parse_workers=parse_workers)
+        return cls(db, parse_workers=parse_workers, grace_seconds=grace_seconds)
 
     def start(self) -> None:
         self.writer.start()

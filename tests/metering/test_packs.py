@@ -18,6 +18,7 @@ from metered.metering.quantity import LO_BITS, LO_MASK, SCALE
 from metered.metering.rollups import PACK_LEVELS
 from metered.metering.summaries import SummaryQuery, summarize
 from metered.store import open_database
+from metered.store.schema import SCHEMA_VERSION
 
 from engine_harness import Harness, pack_rows
 
@@ -185,7 +186,7 @@ def test_a_version_2_store_is_upgraded_at_start_up(tmp_path: Path) -> None:
         assert pack_rows(conn) == before
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert "rollups" not in tables
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     finally:
         engine.stop()
 

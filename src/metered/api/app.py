@@ -54,6 +54,7 @@ class App:
         self._callers: dict[str, Caller] = {}  # by Authorization header
         self.sessions: dict[bytes, tuple[Caller, int]] = {}
         self._retention: asyncio.Task[None] | None = None
+        self._billing: asyncio.Task[None] | None = None
         # Request ids: unique, not secret; a random prefix per process and a counter (one
         # urandom call per request cost singles ~3% of their time).
         prefix = secrets.token_hex(4)
@@ -80,10 +81,12 @@ class App:
                 if self.manage_engine:
                     self.engine.start()
                 self._retention = asyncio.create_task(run_retention(self.engine.writer))
+                self._billing = asyncio.create_task(self.engine.billing.run_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._retention is not None:
-                    self._retention.cancel()
+                for task in (self._retention, self._billing):
+                    if task is not None:
+                        task.cancel()
                 if self.manage_engine:
                     self.engine.stop()
                 await send({"type": "lifespan.shutdown.complete"})

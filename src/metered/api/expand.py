@@ -1,7 +1,8 @@
 """`expand[]`: the fields Stripe lets a caller expand, checked per object type.
 
-metered's objects hold no expandable references that are not null yet, so expanding a known
-field returns the object unchanged; an unknown field is an error, as on Stripe.
+Expanding a known field that holds a reference returns the referenced object in its place (a
+customer's `test_clock`: api.routes.customers); one that holds none (null) returns the object
+unchanged; an unknown field is an error, as on Stripe.
 """
 
 from __future__ import annotations
@@ -12,10 +13,17 @@ from metered.errors import invalid_param
 EXPANDABLE = {
     "customer": {"default_source", "invoice_settings.default_payment_method", "test_clock",
                  "cash_balance", "tax", "discount"},
+    "product": {"default_price"},
+    "price": {"product", "tiers"},
     "billing.meter": set(),
     "billing.meter_event_summary": set(),
     "billing.meter_event": set(),
     "billing.meter_event_adjustment": set(),
+    "test_helpers.test_clock": set(),
+    "subscription": set(),
+    "subscription_item": set(),
+    "invoice": set(),
+    "billing.credit_grant": set(),
 }
 
 

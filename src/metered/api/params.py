@@ -38,11 +38,15 @@ def _split_key(key: str) -> list[str]:
     return parts
 
 
+# An array index in a form key: ASCII digits only (str.isdigit accepts '²', which int refuses).
+_INDEX = re.compile(r"[0-9]{1,9}")
+
+
 def _listify(node: Any) -> Any:
     if isinstance(node, dict):
         for k, v in list(node.items()):
             node[k] = _listify(v)
-        if node and all(k.isdigit() for k in node):
+        if node and all(_INDEX.fullmatch(k) for k in node):
             return [node[k] for k in sorted(node, key=int)]
     return node
 
@@ -268,6 +272,25 @@ class Params:
         if len(value) > max_items:
             raise invalid_param(self.name(key), f"{self.name(key)} has too many items.")
         return value
+
+    def dict_list(self, key: str, *, max_items: int = 100) -> list[Params]:
+        """An array of objects, as a JSON list or as form keys `key[0][field]=...`."""
+        value = self.data.get(key)
+        if value is None or value == "":
+            return []
+        if isinstance(value, dict) and all(_INDEX.fullmatch(k) for k in value):
+            value = [value[k] for k in sorted(value, key=int)]
+        if not isinstance(value, list):
+            raise invalid_param(self.name(key), f"Invalid array: {self.name(key)}.")
+        if len(value) > max_items:
+            raise invalid_param(self.name(key), f"{self.name(key)} has too many items.")
+        out = []
+        for i, entry in enumerate(value):
+            name = f"{self.name(key)}[{i}]"
+            if not isinstance(entry, dict):
+                raise invalid_param(name, f"Invalid object: {name}.")
+            out.append(Params(entry, name))
+        return out
 
     def metadata(self, key: str = "metadata") -> dict[str, str] | None:
         """Stripe metadata: up to 50 keys; an empty value deletes the key on update."""

@@ -1,19 +1,27 @@
-"""Customers (Stripe's /v1/customers): the parties meter events are mapped to."""
+"""Customers (Stripe's /v1/customers): the parties meter events are mapped to.
+
+A customer created on a test clock (billing.test_clocks) lives on the clock's time for good.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metered.accounts import Caller
+from metered.billing.metadata import merge_metadata
+from metered.billing.test_clocks import TestClock, get_test_clock
 from metered.clock import now_seconds
-from metered.errors import NotFoundError
+from metered.errors import InvalidRequestError, NotFoundError
 from metered.ids import new_id
 from metered.store.pages import PageRequest, fetch_page
 
-_COLUMNS = "pk, id, account_pk, livemode, email, name, description, metadata, created, deleted"
+_COLUMNS = (
+    "pk, id, account_pk, livemode, email, name, description, metadata, created, deleted,"
+    " test_clock_pk, (SELECT c.id FROM test_clocks c WHERE c.pk = customers.test_clock_pk)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +36,11 @@ class Customer:
     metadata: dict[str, str]
     created: int
     deleted: bool
+    test_clock_pk: int | None = None  # the test clock it lives on, None for the wall clock
+    test_clock_id: str | None = None
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self, test_clock: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`test_clock`: the clock's object, when expanded (else its id is shown)."""
         if self.deleted:
             return {"id": self.id, "object": "customer", "deleted": True}
         return {
@@ -59,7 +70,7 @@ class Customer:
             "preferred_locales": [],
             "shipping": None,
             "tax_exempt": "none",
-            "test_clock": None,
+            "test_clock": test_clock if test_clock is not None else self.test_clock_id,
         }
 
 
@@ -69,6 +80,7 @@ class CustomerChanges:
     name: str | None = None
     description: str | None = None
     metadata: dict[str, str] | None = None
+    test_clock: str | None = None  # a clock id: on create only (a customer never changes clock)
     provided: set[str] = field(default_factory=set)
 
 
@@ -76,17 +88,23 @@ def _row(row: tuple[Any, ...]) -> Customer:
     return Customer(
         pk=row[0], id=row[1], account_pk=row[2], livemode=bool(row[3]), email=row[4], name=row[5],
         description=row[6], metadata=json.loads(row[7]), created=row[8], deleted=bool(row[9]),
+        test_clock_pk=row[10], test_clock_id=row[11],
     )
 
 
 def create_customer(conn: sqlite3.Connection, caller: Caller, changes: CustomerChanges
                     ) -> Customer:
     metadata = {k: v for k, v in (changes.metadata or {}).items() if v != ""}
+    clock_pk, created = None, now_seconds()
+    if changes.test_clock:  # created at the clock's time, as on Stripe
+        clock = get_test_clock(conn, caller, changes.test_clock, param="test_clock")
+        clock_pk, created = clock.pk, clock.frozen_time
     cur = conn.execute(
         "INSERT INTO customers (id, account_pk, livemode, email, name, description, metadata,"
-        " created, deleted) VALUES (?,?,?,?,?,?,?,?,0)",
+        " created, deleted, test_clock_pk) VALUES (?,?,?,?,?,?,?,?,0,?)",
         (new_id("cus"), caller.account_pk, caller.livemode, changes.email or None,
-         changes.name or None, changes.description or None, json.dumps(metadata), now_seconds()),
+         changes.name or None, changes.description or None, json.dumps(metadata), created,
+         clock_pk),
     )
     assert cur.lastrowid is not None
     return _by_pk(conn, cur.lastrowid)
@@ -116,16 +134,14 @@ def get_customer(conn: sqlite3.Connection, caller: Caller, customer_id: str,
 
 def update_customer(conn: sqlite3.Connection, caller: Caller, customer_id: str,
                     changes: CustomerChanges) -> Customer:
+    if "test_clock" in changes.provided:
+        raise InvalidRequestError(
+            "A customer's test_clock can only be set when the customer is created.",
+            code="parameter_unknown", param="test_clock",
+        )
     customer = get_customer(conn, caller, customer_id, allow_deleted=False)
-    metadata = dict(customer.metadata)
-    if changes.metadata is not None:
-        if not changes.metadata and "metadata" in changes.provided:
-            metadata = {}
-        for key, value in changes.metadata.items():
-            if value == "":
-                metadata.pop(key, None)
-            else:
-                metadata[key] = value
+    metadata = merge_metadata(customer.metadata, changes.metadata,
+                              "metadata" in changes.provided)
     values = {
         "email": changes.email if "email" in changes.provided else customer.email,
         "name": changes.name if "name" in changes.provided else customer.name,
@@ -147,6 +163,15 @@ def delete_customer(conn: sqlite3.Connection, caller: Caller, customer_id: str) 
     return _by_pk(conn, customer.pk)
 
 
+def delete_customers_on_clock(conn: sqlite3.Connection, clock: TestClock) -> list[Customer]:
+    """Delete every customer attached to a test clock (the clock is being deleted)."""
+    where = "account_pk=? AND livemode=? AND test_clock_pk=? AND deleted=0"  # account's index
+    args = (clock.account_pk, clock.livemode, clock.pk)
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM customers WHERE {where}", args).fetchall()
+    conn.execute(f"UPDATE customers SET deleted=1 WHERE {where}", args)
+    return [replace(_row(row), deleted=True) for row in rows]
+
+
 def list_customers(conn: sqlite3.Connection, caller: Caller, page: PageRequest,
                    email: str | None = None) -> tuple[list[Customer], bool]:
     where = "account_pk=? AND livemode=? AND deleted=0"
@@ -159,13 +184,15 @@ def list_customers(conn: sqlite3.Connection, caller: Caller, page: PageRequest,
 
 
 class CustomerDirectory:
-    """customer id -> (pk, account, mode, deleted), cached for the ingest path.
+    """customer id -> (pk, account, mode, deleted, test clock pk), cached for the ingest path.
 
-    Filled lazily from the database; updated on the event-loop thread after commits.
+    Filled lazily from the database; updated on the event-loop thread after commits. A
+    customer's clock is set when it is created and never changes, so an entry only goes stale
+    when the customer is deleted.
     """
 
     def __init__(self, max_entries: int = 1_000_000):
-        self._entries: dict[str, tuple[int, int, bool, bool]] = {}
+        self._entries: dict[str, tuple[int, int, bool, bool, int | None]] = {}
         self._max = max_entries
         self.generation = 0  # bumped when a customer is deleted (parse workers drop caches)
 
@@ -175,19 +202,44 @@ class CustomerDirectory:
         if len(self._entries) >= self._max:
             self._entries.clear()
         self._entries[customer.id] = (
-            customer.pk, customer.account_pk, customer.livemode, customer.deleted
+            customer.pk, customer.account_pk, customer.livemode, customer.deleted,
+            customer.test_clock_pk,
         )
 
     def lookup(self, conn: sqlite3.Connection, caller: Caller, customer_id: str) -> int | None:
-        """The customer's pk if it exists, is live and belongs to the caller; else None."""
+        """The customer's pk if the ingest fast paths may take its events: it exists, is live,
+        belongs to the caller and lives on the wall clock; else None. A customer on a test
+        clock is None here, so that its events fall back to validate_event (resolve), which
+        checks their timestamps against the clock's time."""
         entry = self._entries.get(customer_id)
         if entry is None:
-            customer = find_customer(conn, caller, customer_id)
-            if customer is None:
+            entry = self._load(conn, caller, customer_id)
+            if entry is None:
                 return None
-            self.remember(customer)
-            entry = self._entries[customer_id]
-        pk, account_pk, livemode, deleted = entry
-        if deleted or account_pk != caller.account_pk or livemode != caller.livemode:
+        pk, account_pk, livemode, deleted, clock_pk = entry
+        if (deleted or account_pk != caller.account_pk or livemode != caller.livemode
+                or clock_pk is not None):
             return None
         return pk
+
+    def resolve(self, conn: sqlite3.Connection, caller: Caller, customer_id: str
+                ) -> tuple[int, int | None] | None:
+        """(pk, test clock pk or None) if the customer exists, is live and belongs to the
+        caller; else None."""
+        entry = self._entries.get(customer_id)
+        if entry is None:
+            entry = self._load(conn, caller, customer_id)
+            if entry is None:
+                return None
+        pk, account_pk, livemode, deleted, clock_pk = entry
+        if deleted or account_pk != caller.account_pk or livemode != caller.livemode:
+            return None
+        return pk, clock_pk
+
+    def _load(self, conn: sqlite3.Connection, caller: Caller, customer_id: str
+              ) -> tuple[int, int, bool, bool, int | None] | None:
+        customer = find_customer(conn, caller, customer_id)
+        if customer is None:
+            return None
+        self.remember(customer)
+        return self._entries[customer_id]

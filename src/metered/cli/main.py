@@ -41,6 +41,10 @@ def serve(
         envvar="METERED_PARSE_WORKERS", min=0,
         help="Processes that decode and validate large batches (default: cores - 1, at least"
              " 1; 0 validates everything in the server process).")] = None,
+    invoice_grace_period: Annotated[int, typer.Option(
+        envvar="METERED_INVOICE_GRACE_PERIOD", min=0,
+        help="Seconds a period's invoice stays a draft, still counting late usage, before it"
+             " is finalized.")] = 3600,
 ) -> None:
     """Run the API server on the embedded store (SQLite, no other service)."""
     import uvicorn
@@ -58,7 +62,7 @@ def serve(
     from metered.ingest.parse_pool import default_workers
 
     workers = default_workers() if parse_workers is None else parse_workers
-    engine = Engine.open(directory, parse_workers=workers)
+    engine = Engine.open(directory, parse_workers=workers, grace_seconds=invoice_grace_period)
     # Fail-stop: a writer that failed takes no more writes; exit so that a supervisor restarts
     # the server, which rebuilds its in-memory state from the store (everything acknowledged
     # is durable: the same as after a crash).

@@ -15,6 +15,7 @@ import msgspec
 
 from metered.accounts import Caller
 from metered.billing.customers import CustomerDirectory
+from metered.billing.test_clocks import TestClock, get_test_clock_by_pk, iso_time
 from metered.errors import InvalidRequestError, invalid_param, missing_param
 from metered.ingest.events import (
     MAX_FUTURE_SECONDS,
@@ -50,7 +51,10 @@ class IngestContext:
     singles: dict[tuple[int, bool, str], Any] = field(default_factory=dict)
 
 
-def parse_timestamp(raw: object, now: int, param: str = "timestamp") -> int:
+def parse_timestamp(raw: object, now: int, param: str = "timestamp",
+                    *, clock: TestClock | None = None) -> int:
+    """The event's time, checked against the window around `now`: the wall clock's, or the
+    frozen time of the test clock the event's customer lives on (`clock`)."""
     if raw is None or raw == "":
         return now
     if isinstance(raw, bool):
@@ -70,16 +74,35 @@ def parse_timestamp(raw: object, now: int, param: str = "timestamp") -> int:
     else:
         raise invalid_param(param, "timestamp must be a Unix timestamp in seconds.")
     if ts > now + MAX_FUTURE_SECONDS:
-        raise InvalidRequestError(
-            "The timestamp is more than 5 minutes in the future.",
-            code="timestamp_in_future", param=param,
-        )
+        message = "The timestamp is more than 5 minutes in the future."
+        if clock is not None:
+            message = "The timestamp is more than 5 minutes after " + _clock_window(clock)
+        raise InvalidRequestError(message, code="timestamp_in_future", param=param)
     if ts < now - MAX_PAST_SECONDS:
-        raise InvalidRequestError(
-            "The timestamp is more than 35 days in the past.",
-            code="timestamp_too_far_in_past", param=param,
-        )
+        message = "The timestamp is more than 35 days in the past."
+        if clock is not None:
+            message = "The timestamp is more than 35 days before " + _clock_window(clock)
+        raise InvalidRequestError(message, code="timestamp_too_far_in_past", param=param)
     return ts
+
+
+def _clock_window(clock: TestClock) -> str:
+    now = clock.frozen_time
+    return (f"the time of the customer's test clock {clock.id} ({iso_time(now)}): the events"
+            f" of its customers must fall between {iso_time(now - MAX_PAST_SECONDS)} and"
+            f" {iso_time(now + MAX_FUTURE_SECONDS)}.")
+
+
+def _live_clock(ctx: IngestContext, clock_pk: int, clocks: dict[int, TestClock] | None
+                ) -> TestClock | None:
+    """The test clock a customer lives on (looked up once per batch with `clocks`), or None
+    once it is deleted (and its customers with it)."""
+    clock = clocks.get(clock_pk) if clocks is not None else None
+    if clock is None:
+        clock = get_test_clock_by_pk(ctx.reader, clock_pk)
+        if clocks is not None:
+            clocks[clock_pk] = clock
+    return None if clock.deleted else clock
 
 
 def _payload_text(value: object) -> str:
@@ -93,7 +116,12 @@ def _payload_text(value: object) -> str:
 
 
 def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, now: int,
-                   *, default_identifier: str | None = None) -> ValidatedEvent:
+                   *, default_identifier: str | None = None,
+                   clocks: dict[int, TestClock] | None = None) -> ValidatedEvent:
+    """The event checked against its meter, or the precise error. `now` is the wall clock's;
+    an event of a customer on a test clock is checked against the clock's time instead (the
+    fast paths leave those events here: CustomerDirectory.lookup). `clocks`: test clocks by
+    pk, kept for the rest of a batch."""
     event_name = raw.get("event_name")
     if event_name is None or event_name == "":
         raise missing_param("event_name")
@@ -135,12 +163,20 @@ def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, n
         )
     if not isinstance(customer_id, str):
         raise invalid_param(f"payload[{meter.customer_key}]", "The customer id must be a string.")
-    customer_pk = ctx.customers.lookup(ctx.reader, caller, customer_id)
-    if customer_pk is None:
+    found = ctx.customers.resolve(ctx.reader, caller, customer_id)
+    clock = None
+    if found is not None and found[1] is not None:  # the customer lives on a test clock
+        clock = _live_clock(ctx, found[1], clocks)
+        if clock is None:  # deleted, and its customers with it
+            found = None
+    if found is None:
         raise InvalidRequestError(
             f"No such customer: '{customer_id[:100]}'.",
             code="meter_event_customer_not_found", param=f"payload[{meter.customer_key}]",
         )
+    customer_pk = found[0]
+    if clock is not None:
+        now = clock.frozen_time
 
     value: str
     scaled = 0
@@ -195,7 +231,7 @@ def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, n
             dim_values.append(dim)
         dims = _json_encode(dim_values).decode()
 
-    ts = parse_timestamp(raw.get("timestamp"), now)
+    ts = parse_timestamp(raw.get("timestamp"), now, clock=clock)
     try:
         payload_json = _json_encode(payload).decode()
     except (TypeError, msgspec.EncodeError) as exc:
@@ -240,8 +276,9 @@ class BatchValidator:
     A well-typed event of an active sum, max or last meter (string identifier, known customer,
     plain integer value, string dimensions, integer timestamp) takes a straight path with the
     meter, its dedupe-key prefix and the customers looked up once per request. Anything else
-    goes through validate_event, which accepts it or raises the precise error: both paths give
-    the same answer for every input (tests/ingest/test_batch_validator.py).
+    (a customer on a test clock included) goes through validate_event, which accepts it or
+    raises the precise error: both paths give the same answer for every input
+    (tests/ingest/test_batch_validator.py).
     """
 
     def __init__(self, caller: Caller, ctx: IngestContext, now: int):
@@ -251,6 +288,7 @@ class BatchValidator:
         self._plans: dict[str, _Plan | None] = {}
         self._customers: dict[str, int] = {}
         self._dims: dict[tuple[object, ...], str] = {}
+        self._clocks: dict[int, TestClock] = {}  # test clocks by pk (validate_event)
 
     def _plan(self, event_name: str) -> _Plan | None:
         meter = self.ctx.meters.for_event(self.caller, event_name)
@@ -264,7 +302,7 @@ class BatchValidator:
 
     def __call__(self, raw: Mapping[str, Any]) -> ValidatedEvent:
         event = self._fast(raw) if type(raw) is dict else None
-        return event or validate_event(raw, self.caller, self.ctx, self.now)
+        return event or validate_event(raw, self.caller, self.ctx, self.now, clocks=self._clocks)
 
     def _fast(self, raw: dict[str, Any]) -> ValidatedEvent | None:
         name = raw.get("event_name")

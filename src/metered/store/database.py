@@ -78,6 +78,7 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
             for statement in _ddl():
                 conn.execute(statement)
+            _add_missing_columns(conn)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
         finally:
@@ -102,6 +103,14 @@ class Database:
                 conn.close()
             self._all_readers.clear()
         self._local = threading.local()
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Columns added to existing tables since version 3 (CREATE TABLE IF NOT EXISTS keeps an
+    old table as it was): version 4 added customers.test_clock_pk."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(customers)")}
+    if "test_clock_pk" not in columns:
+        conn.execute("ALTER TABLE customers ADD COLUMN test_clock_pk INTEGER")
 
 
 class Checkpointer:

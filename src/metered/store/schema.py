@@ -17,7 +17,8 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-SCHEMA_VERSION = 3  # 3: rollup_packs replaced rollups (a version 2 store is upgraded at start)
+SCHEMA_VERSION = 4  # 4: billing tables, customers.test_clock_pk (store.database upgrades 3)
+# 3: rollup_packs replaced rollups (a version 2 store is upgraded at start)
 
 accounts = Table(
     "accounts",
@@ -52,6 +53,7 @@ customers = Table(
     Column("metadata", Text, nullable=False, default="{}"),
     Column("created", BigInteger, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
+    Column("test_clock_pk", Integer),  # the customer lives on this test clock's time
     Index("customers_by_account", "account_pk", "livemode", "pk"),
 )
 
@@ -217,4 +219,286 @@ meter_event_sessions = Table(
     Column("created", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     sqlite_with_rowid=False,
+)
+
+
+# --- billing (metered.billing) ------------------------------------------------------------
+# Amounts are in the currency's minor unit. Decimal values (unit amounts with up to 12 decimal
+# places, quantities) are stored as text and read back as Decimal: never a float.
+
+products = Table(
+    "products",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("active", Boolean, nullable=False),
+    Column("unit_label", Text),
+    Column("default_price_pk", Integer),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Index("products_by_account", "account_pk", "livemode", "pk"),
+)
+
+prices = Table(
+    "prices",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("product_pk", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("type", Text, nullable=False),  # one_time or recurring
+    Column("billing_scheme", Text, nullable=False),  # per_unit or tiered
+    Column("unit_amount_decimal", Text),
+    Column("tiers_mode", Text),
+    Column("tiers", Text, nullable=False, default="[]"),  # [{up_to, unit_amount_decimal, ...}]
+    Column("transform_divide_by", BigInteger),
+    Column("transform_round", Text),
+    Column("recurring_interval", Text),
+    Column("recurring_interval_count", Integer),
+    Column("recurring_usage_type", Text),
+    Column("meter_pk", Integer),
+    Column("lookup_key", Text),
+    Column("nickname", Text),
+    Column("dimensional", Text),  # native: {"dimension_keys": [...], "rates": [...]}
+    Column("minimum_amount", BigInteger),  # native: per period, minor units
+    Column("maximum_amount", BigInteger),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("created", BigInteger, nullable=False),
+    Index("prices_by_account", "account_pk", "livemode", "pk"),
+    Index("prices_by_lookup_key", "account_pk", "livemode", "lookup_key"),
+)
+
+test_clocks = Table(
+    "test_clocks",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("name", Text),
+    Column("frozen_time", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("deletes_after", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Index("test_clocks_by_account", "account_pk", "livemode", "pk"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("customer_pk", Integer, nullable=False),
+    Column("test_clock_pk", Integer),  # the customer's, when the subscription was created
+    Column("currency", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("interval", Text, nullable=False),
+    Column("interval_count", Integer, nullable=False),
+    Column("billing_cycle_anchor", BigInteger, nullable=False),
+    Column("current_period_start", BigInteger, nullable=False),
+    Column("current_period_end", BigInteger, nullable=False),
+    Column("start_date", BigInteger, nullable=False),
+    Column("trial_start", BigInteger),
+    Column("trial_end", BigInteger),
+    Column("cancel_at_period_end", Boolean, nullable=False, default=False),
+    Column("cancel_at", BigInteger),
+    Column("canceled_at", BigInteger),
+    Column("ended_at", BigInteger),
+    Column("days_until_due", Integer),
+    Column("collection_method", Text, nullable=False),
+    Column("latest_invoice_pk", Integer),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("created", BigInteger, nullable=False),
+    Index("subscriptions_by_account", "account_pk", "livemode", "pk"),
+    Index("subscriptions_by_customer", "customer_pk"),
+    Index("subscriptions_due", "status", "current_period_end"),
+)
+
+subscription_items = Table(
+    "subscription_items",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("subscription_pk", Integer, nullable=False),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("created", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger),  # removed from the subscription at this time
+    Index("subscription_items_by_subscription", "subscription_pk", "pk"),
+)
+
+# An item's price and quantity over time: a change mid-period closes a phase and opens one,
+# so that metered usage is split at the change and licensed amounts prorate by it.
+subscription_item_phases = Table(
+    "subscription_item_phases",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("item_pk", Integer, nullable=False),
+    Column("price_pk", Integer, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("end", BigInteger),  # None: open
+    Index("subscription_item_phases_by_item", "item_pk", "start"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("customer_pk", Integer, nullable=False),
+    Column("subscription_pk", Integer),
+    Column("test_clock_pk", Integer),
+    Column("number", Text),
+    Column("status", Text, nullable=False),  # draft, open, paid, void, uncollectible
+    Column("billing_reason", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("period_start", BigInteger, nullable=False),
+    Column("period_end", BigInteger, nullable=False),
+    Column("auto_advance", Boolean, nullable=False),
+    Column("finalize_at", BigInteger),  # a draft is finalized at this time (grace period)
+    Column("finalized_at", BigInteger),
+    Column("paid_at", BigInteger),
+    Column("voided_at", BigInteger),
+    Column("marked_uncollectible_at", BigInteger),
+    Column("subtotal", BigInteger, nullable=False, default=0),
+    Column("credits_applied", BigInteger, nullable=False, default=0),
+    Column("amount_paid", BigInteger, nullable=False, default=0),
+    Column("description", Text),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("created", BigInteger, nullable=False),
+    Index("invoices_by_account", "account_pk", "livemode", "pk"),
+    Index("invoices_by_customer", "customer_pk", "pk"),
+    Index("invoices_due", "status", "finalize_at"),
+)
+
+# Lines of an invoice. `charge` names what a line bills: the subscription item's price over a
+# service period and, for dimensional prices, one group of dimension values. A period's usage
+# billed again later (a late event after finalization) becomes an adjustment line with the
+# same charge on a later invoice: the charge's lines always sum to what it costs now.
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("invoice_pk", Integer, nullable=False),
+    Column("kind", Text, nullable=False),  # usage, licensed, proration, adjustment, minimum...
+    Column("subscription_item_pk", Integer),
+    Column("price_pk", Integer),
+    Column("charge", Text),
+    Column("charge_group", Text),  # the dimension values' group, or minimum/maximum
+    Column("period_start", BigInteger, nullable=False),
+    Column("period_end", BigInteger, nullable=False),
+    Column("quantity", Text, nullable=False),
+    Column("unit_amount_decimal", Text),
+    Column("amount", BigInteger, nullable=False),
+    Column("proration", Boolean, nullable=False, default=False),
+    Column("description", Text),
+    Index("invoice_lines_by_invoice", "invoice_pk", "pk"),
+    Index("invoice_lines_by_charge", "charge"),
+)
+
+# Prorations of licensed items waiting for the subscription's next invoice (Stripe's pending
+# invoice items): a quantity or price change mid-period credits the unused time of the old
+# terms and charges the new ones.
+pending_invoice_items = Table(
+    "pending_invoice_items",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("subscription_pk", Integer, nullable=False),
+    Column("subscription_item_pk", Integer, nullable=False),
+    Column("price_pk", Integer, nullable=False),
+    Column("period_start", BigInteger, nullable=False),
+    Column("period_end", BigInteger, nullable=False),
+    Column("quantity", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("invoice_pk", Integer),  # set once billed
+    Column("created", BigInteger, nullable=False),
+    Index("pending_invoice_items_by_subscription", "subscription_pk", "invoice_pk"),
+)
+
+# Prepaid billing credits (billing.credits): grants, and the append-only ledger of every
+# movement of their balances (granted, applied to an invoice, expired, voided, given back
+# when the invoice is voided). A grant's balance is its ledger's sum.
+credit_grants = Table(
+    "credit_grants",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("customer_pk", Integer, nullable=False),
+    Column("test_clock_pk", Integer),
+    Column("name", Text),
+    Column("category", Text, nullable=False),  # paid or promotional
+    Column("currency", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),  # minor units
+    Column("price_pks", Text),  # JSON list: the prices it applies to; NULL: every metered price
+    Column("priority", Integer, nullable=False),
+    Column("effective_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("expired", Boolean, nullable=False, default=False),  # its expiry is in the ledger
+    Column("voided_at", BigInteger),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Index("credit_grants_by_account", "account_pk", "livemode", "pk"),
+    Index("credit_grants_by_customer", "customer_pk", "pk"),
+)
+
+credit_ledger = Table(
+    "credit_ledger",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("grant_pk", Integer, nullable=False),
+    Column("customer_pk", Integer, nullable=False),
+    # credits_granted, credits_application_invoice_voided (credits); credits_applied,
+    # credits_expired, credits_voided (debits)
+    Column("kind", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),  # signed: credits > 0, debits < 0
+    Column("invoice_pk", Integer),
+    Column("invoice_line_id", Text),
+    Column("effective_at", BigInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Index("credit_ledger_by_grant", "grant_pk", "pk"),
+    Index("credit_ledger_by_customer", "customer_pk", "pk"),
+)
+
+# Native: credit held for a customer's request in flight (authorize, then capture or
+# release), so that the available balance cannot be spent twice.
+credit_holds = Table(
+    "credit_holds",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("customer_pk", Integer, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),  # authorized, captured, released, expired
+    Column("captured_amount", BigInteger),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Index("credit_holds_by_customer", "customer_pk", "status"),
+    Index("credit_holds_by_account", "account_pk", "livemode", "pk"),
 )

@@ -9,7 +9,20 @@ if TYPE_CHECKING:
 
 
 def register_all(app: App) -> None:
-    from metered.api.routes import customers, health, meter_events, meters, v2
+    from metered.api.routes import (
+        credits,
+        customers,
+        health,
+        invoices,
+        meter_events,
+        meters,
+        prices,
+        products,
+        subscriptions,
+        test_clocks,
+        v2,
+    )
 
-    for module in (health, customers, meters, meter_events, v2):
+    for module in (health, customers, meters, meter_events, v2, test_clocks, products, prices,
+                   subscriptions, invoices, credits):
         module.register(app)

@@ -1,0 +1,15 @@
+"""The time a customer lives on: its test clock's frozen time, or the wall clock."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from metered.clock import now_seconds
+
+
+def customer_time(conn: sqlite3.Connection, customer_pk: int) -> int:
+    row = conn.execute(
+        "SELECT t.frozen_time FROM customers c JOIN test_clocks t ON t.pk = c.test_clock_pk"
+        " WHERE c.pk=?", (customer_pk,),
+    ).fetchone()
+    return int(row[0]) if row else now_seconds()

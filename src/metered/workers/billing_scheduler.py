@@ -1,0 +1,217 @@
+"""The billing scheduler: turns billing periods and finalizes drafts when their time comes.
+
+Customers on the wall clock are served by a loop every second; customers on a test clock only
+when that clock advances, which runs every turn and finalization in between, in time order.
+Rating reads the rollups on a reader connection; the results are written through the writer
+(one transaction each). Finalizations run one at a time: an adjustment line is the difference
+between usage now and what finalized invoices billed, so two at once could bill it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from metered.accounts import Caller
+from metered.billing import cycles
+from metered.billing.charges import Rater, closing_lines
+from metered.billing.clock_time import customer_time
+from metered.billing.credits import due_expiries, estimate_credits, expire_due_grant
+from metered.billing.invoice_views import InvoiceView
+from metered.billing.invoices import (
+    DEFAULT_GRACE_SECONDS,
+    Invoice,
+    finalize_invoice,
+    get_invoice_by_pk,
+)
+from metered.billing.lines import stored_lines
+from metered.billing.subscription_lifecycle import licensed_lines, pending_lines, turn_period
+from metered.billing.subscriptions import Subscription, get_subscription_by_pk
+from metered.billing.test_clocks import TestClock, get_test_clock, set_clock_state
+from metered.clock import now_seconds
+from metered.errors import InvalidRequestError, MeteredError, invalid_param
+from metered.ingest.writer import WriteRequest
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from metered.engine import Engine
+
+log = logging.getLogger("metered.billing")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: str  # "turn" (a subscription's period or cancel_at), "finalize" (a draft) or
+    # "expire" (a credit grant's expiry)
+    pk: int
+    at: int
+
+
+def next_action(conn: sqlite3.Connection, clock_pk: int | None, until: int) -> Action | None:
+    """The earliest billing action due at or before `until` on the clock (None: wall clock)."""
+    turn = conn.execute(
+        "SELECT pk, CASE WHEN cancel_at IS NOT NULL AND cancel_at < current_period_end"
+        " THEN cancel_at ELSE current_period_end END AS due FROM subscriptions"
+        " WHERE status != 'canceled' AND test_clock_pk IS ? ORDER BY due, pk LIMIT 1",
+        (clock_pk,),
+    ).fetchone()
+    draft = conn.execute(
+        "SELECT pk, finalize_at FROM invoices WHERE status='draft' AND finalize_at IS NOT NULL"
+        " AND test_clock_pk IS ? ORDER BY finalize_at, pk LIMIT 1", (clock_pk,),
+    ).fetchone()
+    candidates = []
+    expiry = due_expiries(conn, clock_pk, until)
+    if expiry is not None:
+        candidates.append(Action("expire", *expiry))
+    if draft is not None and draft[1] <= until:
+        candidates.append(Action("finalize", draft[0], draft[1]))
+    if turn is not None and turn[1] <= until:
+        candidates.append(Action("turn", turn[0], turn[1]))
+    # At the same instant: credits expire (they are not usable at their expires_at), then a
+    # draft settles, then the next period turns.
+    order = {"expire": 0, "finalize": 1, "turn": 2}
+    return min(candidates, key=lambda a: (a.at, order[a.kind]), default=None)
+
+
+class BillingScheduler:
+    def __init__(self, engine: Engine, *, grace_seconds: int = DEFAULT_GRACE_SECONDS,
+                 interval: float = 1.0):
+        self.engine = engine
+        self.grace_seconds = grace_seconds
+        self.interval = interval
+        self._lock = asyncio.Lock()
+
+    async def write(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        outcome: Any = await self.engine.writer.submit(WriteRequest(run=run))
+        if isinstance(outcome, MeteredError):
+            raise outcome
+        return outcome  # type: ignore[no-any-return]
+
+    async def run_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.catch_up(None, now_seconds())
+            except Exception:
+                log.exception("the billing cycle failed; retrying in %.0f s", self.interval)
+
+    async def catch_up(self, clock_pk: int | None, until: int) -> int:
+        """Run every action due by `until`, in time order; returns how many ran."""
+        done = 0
+        async with self._lock:
+            while (action := next_action(self.engine.reader(), clock_pk, until)) is not None:
+                if action.kind == "turn":
+                    grace = self.grace_seconds
+                    await self.write(lambda conn, pk=action.pk, grace=grace: turn_period(
+                        conn, pk, grace))
+                elif action.kind == "expire":
+                    await self.write(lambda conn, pk=action.pk, at=action.at: expire_due_grant(
+                        conn, pk, at))
+                else:
+                    await self._finalize(action.pk, action.at)
+                done += 1
+        return done
+
+    async def finalize(self, invoice_pk: int, at: int) -> Invoice:
+        async with self._lock:
+            return await self._finalize(invoice_pk, at)
+
+    async def _finalize(self, invoice_pk: int, at: int) -> Invoice:
+        invoice = get_invoice_by_pk(self.engine.reader(), invoice_pk)
+        closing = self._closing(invoice, at)
+        return await self.write(lambda conn: finalize_invoice(conn, invoice_pk, closing, at))
+
+    def _rater(self, customer_pk: int) -> Rater:
+        return Rater(self.engine.reader(), self.engine.writer.applier.unflushed, customer_pk)
+
+    def _closing(self, invoice: Invoice, at: int) -> list[Any]:
+        if invoice.subscription_pk is None or invoice.status != "draft":
+            return []
+        return closing_lines(self._rater(invoice.customer_pk), invoice.subscription_pk,
+                             invoice.period_start, invoice.period_end, at)
+
+    # --- views ---------------------------------------------------------------------------------
+
+    def view(self, invoice: Invoice) -> InvoiceView:
+        """A stored invoice; a draft shows its usage rated as of the customer's time."""
+        conn = self.engine.reader()
+        lines = stored_lines(conn, invoice.pk)
+        if invoice.status == "draft":
+            lines += self._closing(invoice, customer_time(conn, invoice.customer_pk))
+        return InvoiceView.of(invoice, lines)
+
+    def preview(self, sub: Subscription) -> InvoiceView:
+        """The invoice the subscription's current period will close with, if no more usage
+        came: its usage so far, adjustments due, prorations, the next period's fees."""
+        conn = self.engine.reader()
+        at = customer_time(conn, sub.customer_pk)
+        start, end = sub.current_period_start, sub.current_period_end
+        trialing = sub.status == "trialing"
+        usage = (end, end) if trialing else (start, end)
+        ending = sub.cancel_at_period_end or (sub.cancel_at is not None and
+                                               sub.cancel_at <= end)
+        if sub.cancel_at is not None and sub.cancel_at < end:
+            usage = (usage[0], sub.cancel_at)
+        # In the order the invoice will have them: what it stores when the period turns (the
+        # next period's fees, then the prorations), then what it rates when finalized.
+        lines = []
+        if not ending and sub.status != "canceled":
+            anchor = end if trialing else sub.billing_cycle_anchor
+            next_start, next_end = cycles.next_period(anchor, sub.interval, sub.interval_count,
+                                                      end)
+            lines += licensed_lines(conn, sub, next_start, next_end, trial=False)
+        lines += pending_lines(conn, sub.pk)
+        lines += closing_lines(self._rater(sub.customer_pk), sub.pk, usage[0], usage[1], at)
+        return InvoiceView(None, lines, sub.customer_pk, sub.pk, sub.test_clock_pk,
+                           sub.currency, sub.livemode, usage[0], usage[1], at, "upcoming")
+
+    def unbilled_credit_use(self, customer_pk: int) -> dict[str, int]:
+        """Per currency: what the customer's credit grants would pay, as of now, for the usage
+        not invoiced yet (drafts in their grace period and the current periods)."""
+        conn = self.engine.reader()
+        lines_by_currency: dict[str, list[tuple[int | None, int]]] = {}
+        with_drafts: set[int] = set()
+        for (pk,) in conn.execute("SELECT pk FROM invoices WHERE customer_pk=? AND"
+                                  " status='draft'", (customer_pk,)).fetchall():
+            view = self.view(get_invoice_by_pk(conn, pk))
+            with_drafts.add(view.subscription_pk or 0)
+            lines_by_currency.setdefault(view.currency, []).extend(
+                (line.price_pk, line.amount) for line in view.lines)
+        for (pk,) in conn.execute("SELECT pk FROM subscriptions WHERE customer_pk=? AND"
+                                  " status != 'canceled'", (customer_pk,)).fetchall():
+            view = self.preview(get_subscription_by_pk(conn, pk))
+            lines_by_currency.setdefault(view.currency, []).extend(
+                (line.price_pk, line.amount) for line in view.lines
+                # a draft's adjustments are the same ones the preview shows
+                if not (pk in with_drafts and line.kind == "adjustment"))
+        at = customer_time(conn, customer_pk)
+        return {currency: sum(estimate_credits(conn, customer_pk, currency, lines, at))
+                for currency, lines in lines_by_currency.items()}
+
+    # --- test clocks ---------------------------------------------------------------------------
+
+    async def advance_clock(self, caller: Caller, clock_id: str, frozen_time: int) -> TestClock:
+        """Move a test clock to `frozen_time`, running every billing action in between."""
+        clock = get_test_clock(self.engine.reader(), caller, clock_id)
+        if frozen_time <= clock.frozen_time:
+            raise invalid_param("frozen_time", "The test clock can only advance: frozen_time"
+                                f" must be after {clock.frozen_time}.")
+        if clock.status != "ready":
+            raise InvalidRequestError("The test clock is advancing already.",
+                                      code="test_clock_advancing")
+        await self.write(lambda conn: set_clock_state(conn, clock.pk, clock.frozen_time,
+                                                      "advancing"))
+        try:
+            await self.catch_up(clock.pk, frozen_time)
+        except BaseException:
+            # What ran is done (each action is its own transaction); an advance again resumes.
+            await self.write(lambda conn: set_clock_state(conn, clock.pk, clock.frozen_time,
+                                                          "ready"))
+            raise
+        await self.write(lambda conn: set_clock_state(conn, clock.pk, frozen_time, "ready"))
+        return get_test_clock(self.engine.reader(), caller, clock_id)

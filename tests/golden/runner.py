@@ -1,0 +1,211 @@
+"""Plays a golden scenario (tests/golden/scenarios/*.toml) against a live server.
+
+A scenario is a test clock's story: meters, prices, a customer on the clock, then steps in
+time order. Each step first advances the clock to its `at` (running every billing cycle and
+finalization in between), then does its one action and checks what it states. Amounts are
+whole minor units; quantities are decimal strings. See tests/golden/README.md.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+def ts(text: str | int) -> int:
+    if isinstance(text, int):
+        return text
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def form(prefix: str, value: Any, out: dict[str, str]) -> dict[str, str]:
+    """Nested data as Stripe's form keys: {"a": [{"b": 1}]} -> {"a[0][b]": "1"}."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            form(f"{prefix}[{k}]" if prefix else k, v, out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            form(f"{prefix}[{i}]", v, out)
+    elif isinstance(value, bool):
+        out[prefix] = "true" if value else "false"
+    else:
+        out[prefix] = str(value)
+    return out
+
+
+@dataclass
+class Play:
+    client: httpx.Client
+    scenario: dict[str, Any]
+    ids: dict[str, str] = field(default_factory=dict)  # scenario names -> object ids
+    clock: str = ""
+    now: int = 0
+    invoices_seen: list[str] = field(default_factory=list)
+
+    def post(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.post(path, data=form("", data, {}))
+        assert response.status_code == 200, f"POST {path}: {response.text}"
+        return dict(response.json())
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        response = self.client.get(path, params=params)
+        assert response.status_code == 200, f"GET {path}: {response.text}"
+        return dict(response.json())
+
+    def setup(self) -> None:
+        s = self.scenario
+        self.now = ts(s["start"])
+        self.clock = self.post("/v1/test_helpers/test_clocks", {"frozen_time": self.now})["id"]
+        self.ids["customer"] = self.post("/v1/customers", {"name": s["title"][:200],
+                                                           "test_clock": self.clock})["id"]
+        for meter in s.get("meters", []):
+            data: dict[str, Any] = {
+                "display_name": meter["event_name"], "event_name": meter["event_name"],
+                "default_aggregation": {"formula": meter.get("formula", "sum")},
+            }
+            if meter.get("dimensions"):
+                data["dimension_payload_keys"] = meter["dimensions"]
+            self.ids["meter:" + meter["event_name"]] = self.post("/v1/billing/meters", data)["id"]
+        product = self.post("/v1/products", {"name": s.get("product", "Usage")})["id"]
+        for name, spec in s.get("prices", {}).items():
+            data = {k: v for k, v in spec.items() if k not in ("meter", "interval",
+                                                               "interval_count", "usage_type")}
+            data["product"] = product
+            data.setdefault("currency", "usd")
+            data["recurring"] = {"interval": spec.get("interval", "month"),
+                                 "interval_count": spec.get("interval_count", 1),
+                                 "usage_type": spec.get("usage_type", "metered")}
+            if "meter" in spec:
+                data["recurring"]["meter"] = self.ids["meter:" + spec["meter"]]
+            self.ids["price:" + name] = self.post("/v1/prices", data)["id"]
+
+    def advance(self, at: int) -> None:
+        if at > self.now:
+            clock = self.post(f"/v1/test_helpers/test_clocks/{self.clock}/advance",
+                              {"frozen_time": at})
+            assert clock["status"] == "ready" and clock["frozen_time"] == at
+            self.now = at
+
+    def items(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for entry in entries:
+            item = dict(entry)
+            if "price" in item:
+                item["price"] = self.ids["price:" + item["price"]]
+            if "item" in item:
+                item["id"] = self.ids["item:" + item.pop("item")]
+            out.append(item)
+        return out
+
+    def remember_items(self, sub: dict[str, Any]) -> None:
+        for item in sub["items"]["data"]:
+            for name, price_id in list(self.ids.items()):
+                if name.startswith("price:") and price_id == item["price"]["id"]:
+                    self.ids["item:" + name[6:]] = item["id"]
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def subscribe(self, spec: dict[str, Any]) -> None:
+        data = {k: (ts(v) if k in ("billing_cycle_anchor", "trial_end", "cancel_at")
+                    and v != "now" else v) for k, v in spec.items()}
+        data["customer"] = self.ids["customer"]
+        data["items"] = self.items(spec["items"])
+        sub = self.post("/v1/subscriptions", data)
+        self.ids["subscription"] = sub["id"]
+        self.remember_items(sub)
+
+    def update(self, spec: dict[str, Any]) -> None:
+        data = {k: (ts(v) if k == "cancel_at" else v) for k, v in spec.items()}
+        if "items" in data:
+            data["items"] = self.items(data["items"])
+        sub = self.post(f"/v1/subscriptions/{self.ids['subscription']}", data)
+        self.remember_items(sub)
+
+    def cancel(self, spec: dict[str, Any]) -> None:
+        response = self.client.delete(f"/v1/subscriptions/{self.ids['subscription']}",
+                                      params=form("", spec, {}))
+        assert response.status_code == 200, response.text
+
+    def events(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            payload = {"stripe_customer_id": self.ids["customer"]}
+            if "value" in event:
+                payload["value"] = event["value"]
+            payload.update(event.get("dimensions", {}))
+            data = {"event_name": event["meter"], "payload": payload,
+                    "timestamp": ts(event.get("ts", self.now))}
+            if "id" in event:
+                data["identifier"] = event["id"]
+            if not event.get("duplicate"):
+                self.post("/v1/billing/meter_events", data)
+                continue
+            response = self.client.post("/v1/billing/meter_events", data=form("", data, {}))
+            assert response.json()["error"]["code"] == "duplicate_meter_event", response.text
+
+    def cancel_events(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.post("/v1/billing/meter_event_adjustments", {
+                "event_name": event["meter"], "type": "cancel",
+                "cancel": {"identifier": event["id"]}})
+
+    def invoice_action(self, action: str, which: int) -> None:
+        invoice = self.invoices()[which]
+        self.post(f"/v1/invoices/{invoice['id']}/{action}", {})
+
+    def invoices(self) -> list[dict[str, Any]]:
+        """The customer's invoices, oldest first."""
+        listed = self.get("/v1/invoices", customer=self.ids["customer"], limit=100)
+        return list(reversed(listed["data"]))
+
+    def preview(self) -> dict[str, Any]:
+        return self.post("/v1/invoices/create_preview",
+                         {"subscription": self.ids["subscription"]})
+
+
+def check_invoice(actual: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    for key in ("status", "billing_reason", "total", "amount_due", "currency"):
+        if key in expected:
+            assert actual[key] == expected[key], (
+                f"{where}: {key} is {actual[key]!r}, expected {expected[key]!r}")
+    for key in ("period_start", "period_end"):
+        if key in expected:
+            assert actual[key] == ts(expected[key]), f"{where}: {key}"
+    if "lines" in expected:
+        got = [(line["metered"]["kind"], line["quantity_decimal"], line["amount"])
+               for line in actual["lines"]["data"]]
+        want = [(line[0], str(line[1]), line[2]) for line in expected["lines"]]
+        assert got == want, f"{where}: lines\n got  {got}\n want {want}"
+    total = sum(line["amount"] for line in actual["lines"]["data"])
+    assert total == actual["subtotal"], f"{where}: lines sum to {total}, not the subtotal"
+
+
+def play(client: httpx.Client, path: Path) -> None:
+    scenario = tomllib.loads(path.read_text())
+    run = Play(client, scenario)
+    run.setup()
+    for n, step in enumerate(scenario.get("steps", [])):
+        where = f"{path.name} step {n} ({step.get('at', '')})"
+        run.advance(ts(step["at"]))
+        for action in ("subscribe", "update", "cancel", "events", "cancel_events"):
+            if action in step:
+                getattr(run, action)(step[action])
+        for action in ("finalize", "pay", "void", "mark_uncollectible"):
+            if action in step:
+                run.invoice_action(action, step[action])
+        if "preview" in step:
+            check_invoice(run.preview(), step["preview"], where + " preview")
+        if "invoices" in step:
+            invoices = run.invoices()
+            expected = step["invoices"]
+            assert len(invoices) == len(expected), (
+                f"{where}: {len(invoices)} invoices, expected {len(expected)}:"
+                f" {[(i['billing_reason'], i['status'], i['total']) for i in invoices]}")
+            for i, (actual, want) in enumerate(zip(invoices, expected, strict=True)):
+                check_invoice(actual, want, f"{where} invoice {i}")
