@@ -60,12 +60,13 @@ class Server:
 
 
 def start_server(data_dir: Path, *, port: int | None = None, key: str | None = None,
-                 log_path: Path | None = None) -> Server:
+                 log_path: Path | None = None, env: dict[str, str] | None = None) -> Server:
+    """`env`: variables set for the server process on top of this one's (METERED_...)."""
     port = port or free_port()
     key = key or metered_cli("keys", "create", data_dir=data_dir)
     log_path = log_path or data_dir.parent / f"server-{port}.log"
     log = open(log_path, "ab")  # noqa: SIM115 - closed when the process ends
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "metered.cli.main", "serve", "--port", str(port),
          "--data-dir", str(data_dir), "--log-level", "warning"],

@@ -17,12 +17,14 @@ from metered.ingest.writer import GroupCommitWriter
 from metered.metering.meters import MeterRegistry, load_all_meters
 from metered.store import Database, open_database
 from metered.store.database import Checkpointer
+from metered.webhooks.dispatcher import DEFAULT_RETRY_BASE_SECONDS, WebhookDispatcher
 from metered.workers import BillingScheduler
 
 
 class Engine:
     def __init__(self, db: Database, *, parse_workers: int = 0,
-                 grace_seconds: int = DEFAULT_GRACE_SECONDS):
+                 grace_seconds: int = DEFAULT_GRACE_SECONDS,
+                 webhook_retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS):
         self.db = db
         self.parse_pool = ParsePool(db.path, parse_workers)
         self.writer = GroupCommitWriter(db.writer_connection())
@@ -31,15 +33,19 @@ class Engine:
         self.meters = MeterRegistry(load_all_meters(self.db.reader()))
         self.customers = CustomerDirectory()
         self.billing = BillingScheduler(self, grace_seconds=grace_seconds)
+        self.webhooks = WebhookDispatcher(self, retry_base_seconds=webhook_retry_base_seconds)
         self._local = threading.local()  # each thread's IngestContext (ingest_context)
 
     @classmethod
     def open(cls, data_dir: Path, *, cache_mb: int | None = None, parse_workers: int = 0,
-             grace_seconds: int = DEFAULT_GRACE_SECONDS) -> Engine:
+             grace_seconds: int = DEFAULT_GRACE_SECONDS,
+             webhook_retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS) -> Engine:
         """`parse_workers`: processes that validate large batches (0: all in-process);
-        `grace_seconds`: how long a period's invoice stays a draft for late usage."""
+        `grace_seconds`: how long a period's invoice stays a draft for late usage;
+        `webhook_retry_base_seconds`: the first wait before a failed webhook is sent again."""
         db = open_database(data_dir, **({"cache_mb": cache_mb} if cache_mb else {}))
-        return cls(db, parse_workers=parse_workers, grace_seconds=grace_seconds)
+        return cls(db, parse_workers=parse_workers, grace_seconds=grace_seconds,
+                   webhook_retry_base_seconds=webhook_retry_base_seconds)
 
     def start(self) -> None:
         self.writer.start()

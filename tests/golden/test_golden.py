@@ -21,3 +21,7 @@ def fresh(server: Server) -> Iterator[httpx.Client]:
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
 def test_golden_invoice(fresh: httpx.Client, path: Path) -> None:
     play(fresh, path)
+
+
+def test_there_are_forty_scenarios_or_more() -> None:
+    assert len(list(SCENARIOS.glob("*.toml"))) >= 40

@@ -55,6 +55,7 @@ class App:
         self.sessions: dict[bytes, tuple[Caller, int]] = {}
         self._retention: asyncio.Task[None] | None = None
         self._billing: asyncio.Task[None] | None = None
+        self._webhooks: asyncio.Task[None] | None = None
         # Request ids: unique, not secret; a random prefix per process and a counter (one
         # urandom call per request cost singles ~3% of their time).
         prefix = secrets.token_hex(4)
@@ -82,9 +83,10 @@ class App:
                     self.engine.start()
                 self._retention = asyncio.create_task(run_retention(self.engine.writer))
                 self._billing = asyncio.create_task(self.engine.billing.run_forever())
+                self._webhooks = asyncio.create_task(self.engine.webhooks.run_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in (self._retention, self._billing):
+                for task in (self._retention, self._billing, self._webhooks):
                     if task is not None:
                         task.cancel()
                 if self.manage_engine:

@@ -29,8 +29,8 @@ from metered.pricing import (
     round_minor,
 )
 
-# A finalized period's usage is rated again while events for it can still arrive: the
-# lateness window, plus a day for the grace period and the meter event adjustments.
+# A finalized period's usage is rated again at each finalization until one happens after
+# events for it can no longer arrive: the lateness window, plus a day for the grace period.
 RERATE_SECONDS = MAX_PAST_SECONDS + 86_400
 BOUND_GROUPS = ("minimum", "maximum")
 
@@ -94,10 +94,9 @@ def _charge(row: tuple[int, ...], start: int, end: int) -> Charge | None:
     else:
         phase = (_floor(phase_start), _floor(phase_end) if followed else _ceil(phase_end))
     used = (max(window[0], phase[0]), min(window[1], phase[1]))
-    overlaps = phase_start < end and (phase_end is None or phase_end > start)
-    if used[0] >= used[1] and not overlaps:
+    if used[0] >= used[1]:  # no minute of it: nothing to bill, not even a base fee
         return None
-    return Charge(item_pk, phase_pk, price_pk, start, end, used[0], max(used))
+    return Charge(item_pk, phase_pk, price_pk, start, end, used[0], used[1])
 
 
 def charge_of_key(conn: sqlite3.Connection, key: str) -> Charge | None:
@@ -180,16 +179,20 @@ class Rater:
         return out
 
 
-def billed_charges(conn: sqlite3.Connection, subscription_pk: int, since: int
+def billed_charges(conn: sqlite3.Connection, subscription_pk: int
                    ) -> dict[str, dict[str, tuple[Decimal, int]]]:
-    """What finalized invoices billed per charge and group, for the charges whose period ended
-    after `since` and none of whose lines is on a void invoice: {charge: {group: (q, amount)}}."""
+    """What finalized invoices billed per charge and group, for the charges still open: no
+    line of theirs on a void invoice, and no invoice of the subscription finalized once their
+    period's lateness window had passed (that one billed every event the period can ever
+    get). {charge: {group: (quantity, amount)}}."""
     rows = conn.execute(
         "SELECT l.charge, l.charge_group, l.quantity, l.amount, v.status FROM invoice_lines l"
         " JOIN invoices v ON v.pk = l.invoice_pk"
         " WHERE v.subscription_pk=? AND v.status IN ('open','paid','uncollectible','void')"
-        " AND l.charge IS NOT NULL AND l.charge_group IS NOT NULL AND l.period_end > ?",
-        (subscription_pk, since),
+        " AND l.charge IS NOT NULL AND l.charge_group IS NOT NULL AND NOT EXISTS ("
+        "  SELECT 1 FROM invoices w WHERE w.subscription_pk = v.subscription_pk"
+        "  AND w.finalized_at >= l.period_end + ?)",
+        (subscription_pk, RERATE_SECONDS),
     ).fetchall()
     billed: dict[str, dict[str, tuple[Decimal, int]]] = {}
     voided: set[str] = set()
@@ -202,11 +205,10 @@ def billed_charges(conn: sqlite3.Connection, subscription_pk: int, since: int
     return {c: groups for c, groups in billed.items() if c not in voided}
 
 
-def adjustment_lines(rater: Rater, subscription_pk: int, at: int, skip: set[str]
-                     ) -> list[Line]:
+def adjustment_lines(rater: Rater, subscription_pk: int, skip: set[str]) -> list[Line]:
     """Lines that bring each finalized charge (but those in `skip`) to what it costs now."""
     out: list[Line] = []
-    billed = billed_charges(rater.conn, subscription_pk, at - RERATE_SECONDS)
+    billed = billed_charges(rater.conn, subscription_pk)
     for key, groups in sorted(billed.items()):
         charge = None if key in skip else charge_of_key(rater.conn, key)
         if charge is None:
@@ -230,10 +232,9 @@ def adjustment_lines(rater: Rater, subscription_pk: int, at: int, skip: set[str]
     return out
 
 
-def closing_lines(rater: Rater, subscription_pk: int, start: int, end: int, at: int
-                  ) -> list[Line]:
-    """The lines rated when an invoice closes the usage window [start, end) at `at`: the
-    window's usage, then adjustments of earlier finalized periods."""
+def closing_lines(rater: Rater, subscription_pk: int, start: int, end: int) -> list[Line]:
+    """The lines rated when an invoice closes the usage window [start, end): the window's
+    usage, then adjustments of earlier finalized periods still open to late events."""
     charges = metered_charges(rater.conn, subscription_pk, start, end)
     lines = [line for charge in charges for line in rater.lines(charge)]
-    return lines + adjustment_lines(rater, subscription_pk, at, {c.key for c in charges})
+    return lines + adjustment_lines(rater, subscription_pk, {c.key for c in charges})

@@ -1,6 +1,7 @@
 """Customers (Stripe's /v1/customers): the parties meter events are mapped to.
 
 A customer created on a test clock (billing.test_clocks) lives on the clock's time for good.
+Every change records its event (customer.created, .updated, .deleted) in its transaction.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metered.accounts import Caller
+from metered.billing.clock_time import customer_time
 from metered.billing.metadata import merge_metadata
 from metered.billing.test_clocks import TestClock, get_test_clock
 from metered.clock import now_seconds
 from metered.errors import InvalidRequestError, NotFoundError
 from metered.ids import new_id
 from metered.store.pages import PageRequest, fetch_page
+from metered.webhooks.events import changed_attributes, record_event
 
 _COLUMNS = (
     "pk, id, account_pk, livemode, email, name, description, metadata, created, deleted,"
@@ -92,8 +95,8 @@ def _row(row: tuple[Any, ...]) -> Customer:
     )
 
 
-def create_customer(conn: sqlite3.Connection, caller: Caller, changes: CustomerChanges
-                    ) -> Customer:
+def create_customer(conn: sqlite3.Connection, caller: Caller, changes: CustomerChanges,
+                    *, request_id: str | None = None) -> Customer:
     metadata = {k: v for k, v in (changes.metadata or {}).items() if v != ""}
     clock_pk, created = None, now_seconds()
     if changes.test_clock:  # created at the clock's time, as on Stripe
@@ -107,7 +110,10 @@ def create_customer(conn: sqlite3.Connection, caller: Caller, changes: CustomerC
          clock_pk),
     )
     assert cur.lastrowid is not None
-    return _by_pk(conn, cur.lastrowid)
+    customer = _by_pk(conn, cur.lastrowid)
+    record_event(conn, caller.account_pk, caller.livemode, "customer.created",
+                 customer.to_wire(), customer.created, request_id=request_id)
+    return customer
 
 
 def _by_pk(conn: sqlite3.Connection, pk: int) -> Customer:
@@ -133,7 +139,8 @@ def get_customer(conn: sqlite3.Connection, caller: Caller, customer_id: str,
 
 
 def update_customer(conn: sqlite3.Connection, caller: Caller, customer_id: str,
-                    changes: CustomerChanges) -> Customer:
+                    changes: CustomerChanges, *, request_id: str | None = None) -> Customer:
+    """customer.updated is recorded if a field changed, as on Stripe."""
     if "test_clock" in changes.provided:
         raise InvalidRequestError(
             "A customer's test_clock can only be set when the customer is created.",
@@ -154,11 +161,21 @@ def update_customer(conn: sqlite3.Connection, caller: Caller, customer_id: str,
         (values["email"] or None, values["name"] or None, values["description"] or None,
          json.dumps(metadata), customer.pk),
     )
-    return _by_pk(conn, customer.pk)
+    updated = _by_pk(conn, customer.pk)
+    before, after = customer.to_wire(), updated.to_wire()
+    previous = changed_attributes(before, after)
+    if previous:
+        record_event(conn, caller.account_pk, caller.livemode, "customer.updated", after,
+                     customer_time(conn, customer.pk), previous, request_id=request_id)
+    return updated
 
 
-def delete_customer(conn: sqlite3.Connection, caller: Caller, customer_id: str) -> Customer:
+def delete_customer(conn: sqlite3.Connection, caller: Caller, customer_id: str,
+                    *, request_id: str | None = None) -> Customer:
+    """customer.deleted carries the customer as it was, as on Stripe."""
     customer = get_customer(conn, caller, customer_id, allow_deleted=False)
+    record_event(conn, caller.account_pk, caller.livemode, "customer.deleted",
+                 customer.to_wire(), customer_time(conn, customer.pk), request_id=request_id)
     conn.execute("UPDATE customers SET deleted=1 WHERE pk=?", (customer.pk,))
     return _by_pk(conn, customer.pk)
 
@@ -168,6 +185,9 @@ def delete_customers_on_clock(conn: sqlite3.Connection, clock: TestClock) -> lis
     where = "account_pk=? AND livemode=? AND test_clock_pk=? AND deleted=0"  # account's index
     args = (clock.account_pk, clock.livemode, clock.pk)
     rows = conn.execute(f"SELECT {_COLUMNS} FROM customers WHERE {where}", args).fetchall()
+    for row in rows:
+        record_event(conn, clock.account_pk, clock.livemode, "customer.deleted",
+                     _row(row).to_wire(), clock.frozen_time)
     conn.execute(f"UPDATE customers SET deleted=1 WHERE {where}", args)
     return [replace(_row(row), deleted=True) for row in rows]
 

@@ -100,16 +100,19 @@ def _quantity_for(price: Price, change: ItemChange, default: int) -> int:
 
 # --- licensed fees and prorations --------------------------------------------------------------
 
-def full_period(sub: Subscription, end: int) -> int:
-    """The length of a whole period ending at `end` (a shorter first period prorates by it)."""
-    return end - cycles.boundary(end, sub.interval, sub.interval_count, -1)
+def full_period(sub: Subscription, start: int) -> int:
+    """The length of the anchor's whole period that holds `start`: a period's own length,
+    or for a first period cut short by a later anchor, the whole period it is part of."""
+    first, end = cycles.period_at(sub.billing_cycle_anchor, sub.interval, sub.interval_count,
+                                  start)
+    return end - first
 
 
 def licensed_lines(conn: sqlite3.Connection, sub: Subscription, start: int, end: int, *,
                    trial: bool) -> list[Line]:
     """The fees, in advance, of the licensed items in effect at `start` for [start, end)."""
     lines: list[Line] = []
-    whole = full_period(sub, end)
+    whole = full_period(sub, start)
     for item in sub.live_items:
         phase = next((p for p in item.phases if p.covers(start)), None)
         if phase is None:
@@ -130,22 +133,46 @@ def licensed_lines(conn: sqlite3.Connection, sub: Subscription, start: int, end:
     return lines
 
 
+def proration_line(conn: sqlite3.Connection, sub: Subscription, item_pk: int, price: Price,
+                   quantity: int, at: int, sign: int) -> Line | None:
+    """Credit (sign -1) or charge (+1) of `quantity` of `price` from `at` to the period's end."""
+    end = sub.current_period_end
+    amount = prorate(rate(price.terms, Decimal(quantity)), end - at,
+                     full_period(sub, sub.current_period_start))
+    if not amount:
+        return None
+    what = "Unused time on" if sign < 0 else "Remaining time on"
+    return Line(kind="proration", period_start=at, period_end=end, quantity=Decimal(quantity),
+                amount=sign * round_minor(amount), item_pk=item_pk, price_pk=price.pk,
+                proration=True,
+                description=f"{what} {quantity} × {_product_name(conn, price)} after {_date(at)}")
+
+
 def _add_proration(conn: sqlite3.Connection, sub: Subscription, item_pk: int, price: Price,
                    quantity: int, at: int, sign: int) -> None:
-    """Credit (sign -1) or charge (+1) `quantity` of `price` from `at` to the period's end."""
-    end = sub.current_period_end
-    amount = prorate(rate(price.terms, Decimal(quantity)), end - at, full_period(sub, end))
-    if not amount:
+    """A proration waiting for the subscription's next invoice."""
+    line = proration_line(conn, sub, item_pk, price, quantity, at, sign)
+    if line is None:
         return
-    what = "Unused time on" if sign < 0 else "Remaining time on"
     conn.execute(
         "INSERT INTO pending_invoice_items (id, subscription_pk, subscription_item_pk,"
         " price_pk, period_start, period_end, quantity, amount, description, created)"
         " VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (new_id("ii"), sub.pk, item_pk, price.pk, at, end, str(quantity),
-         sign * round_minor(amount),
-         f"{what} {quantity} × {_product_name(conn, price)} after {_date(at)}", at),
+        (new_id("ii"), sub.pk, item_pk, price.pk, line.period_start, line.period_end,
+         str(quantity), line.amount, line.description, at),
     )
+
+
+def cancellation_credits(conn: sqlite3.Connection, sub: Subscription, at: int) -> list[Line]:
+    """The unused licensed time a cancellation at `at` credits."""
+    lines = []
+    for item in sub.live_items:
+        price = get_price_by_pk(conn, item.current.price_pk)
+        if _prorates(sub, price, at):
+            line = proration_line(conn, sub, item.pk, price, item.current.quantity, at, -1)
+            if line is not None:
+                lines.append(line)
+    return lines
 
 
 def _prorates(sub: Subscription, price: Price, at: int) -> bool:
@@ -363,10 +390,12 @@ def cancel_now(conn: sqlite3.Connection, sub: Subscription, at: int, *, prorate_
     if sub.status == "canceled":
         raise InvalidRequestError("This subscription is already canceled.",
                                   code="subscription_canceled")
+    if prorate_unused:
+        for line in cancellation_credits(conn, sub, at):
+            assert line.item_pk is not None and line.price_pk is not None
+            _add_proration(conn, sub, line.item_pk, get_price_by_pk(conn, line.price_pk),
+                           int(line.quantity), at, -1)
     for item in sub.live_items:
-        price = get_price_by_pk(conn, item.current.price_pk)
-        if prorate_unused and _prorates(sub, price, at):
-            _add_proration(conn, sub, item.pk, price, item.current.quantity, at, -1)
         if item.current.end is None:
             _close_phase(conn, item.current, at)
     conn.execute("UPDATE subscriptions SET status='canceled', canceled_at=?, ended_at=?,"

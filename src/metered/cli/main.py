@@ -45,6 +45,10 @@ def serve(
         envvar="METERED_INVOICE_GRACE_PERIOD", min=0,
         help="Seconds a period's invoice stays a draft, still counting late usage, before it"
              " is finalized.")] = 3600,
+    webhook_retry_base: Annotated[float, typer.Option(
+        envvar="METERED_WEBHOOK_RETRY_BASE_SECONDS", min=0.001,
+        help="Seconds before a failed webhook delivery is tried again; each retry waits twice"
+             " as long, up to 360 times this, for about three days at the default.")] = 60.0,
 ) -> None:
     """Run the API server on the embedded store (SQLite, no other service)."""
     import uvicorn
@@ -62,7 +66,8 @@ def serve(
     from metered.ingest.parse_pool import default_workers
 
     workers = default_workers() if parse_workers is None else parse_workers
-    engine = Engine.open(directory, parse_workers=workers, grace_seconds=invoice_grace_period)
+    engine = Engine.open(directory, parse_workers=workers, grace_seconds=invoice_grace_period,
+                         webhook_retry_base_seconds=webhook_retry_base)
     # Fail-stop: a writer that failed takes no more writes; exit so that a supervisor restarts
     # the server, which rebuilds its in-memory state from the store (everything acknowledged
     # is durable: the same as after a crash).

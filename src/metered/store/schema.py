@@ -502,3 +502,63 @@ credit_holds = Table(
     Index("credit_holds_by_customer", "customer_pk", "status"),
     Index("credit_holds_by_account", "account_pk", "livemode", "pk"),
 )
+
+
+# --- webhooks (metered.webhooks) ----------------------------------------------------------
+
+# Stripe's event objects (evt_...), written by billing code in the transaction of the change
+# each one reports: an event exists if and only if its change committed. `data` is the JSON
+# text of {"object": ..., "previous_attributes": ...}, served verbatim.
+events = Table(
+    "events",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("api_version", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("request_id", Text),  # the API request that made the change, if one did
+    Index("events_by_account", "account_pk", "livemode", "pk"),
+    Index("events_by_type", "account_pk", "livemode", "type", "pk"),
+)
+
+# Where an account's events are sent (we_...), signed with `secret` (whsec_...).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("enabled_events", Text, nullable=False),  # JSON list of types, or ["*"]
+    Column("secret", Text, nullable=False),
+    Column("status", Text, nullable=False),  # enabled or disabled
+    Column("description", Text),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("created", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Index("webhook_endpoints_by_account", "account_pk", "livemode", "pk"),
+)
+
+# The outbox: one row per (event, endpoint) to deliver, written with the event, so a committed
+# event is never lost; the dispatcher (webhooks.dispatcher) sends the due ones and records each
+# attempt. Times in Unix milliseconds (test set-ups retry within a second).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("event_pk", Integer, nullable=False),
+    Column("endpoint_pk", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),  # pending, delivered or failed (gave up)
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", BigInteger),
+    Index("webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("webhook_deliveries_by_event", "event_pk"),
+)

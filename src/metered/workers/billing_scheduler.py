@@ -28,7 +28,12 @@ from metered.billing.invoices import (
     get_invoice_by_pk,
 )
 from metered.billing.lines import stored_lines
-from metered.billing.subscription_lifecycle import licensed_lines, pending_lines, turn_period
+from metered.billing.subscription_lifecycle import (
+    cancellation_credits,
+    licensed_lines,
+    pending_lines,
+    turn_period,
+)
 from metered.billing.subscriptions import Subscription, get_subscription_by_pk
 from metered.billing.test_clocks import TestClock, get_test_clock, set_clock_state
 from metered.clock import now_seconds
@@ -133,7 +138,7 @@ class BillingScheduler:
         if invoice.subscription_pk is None or invoice.status != "draft":
             return []
         return closing_lines(self._rater(invoice.customer_pk), invoice.subscription_pk,
-                             invoice.period_start, invoice.period_end, at)
+                             invoice.period_start, invoice.period_end)
 
     # --- views ---------------------------------------------------------------------------------
 
@@ -166,7 +171,9 @@ class BillingScheduler:
                                                       end)
             lines += licensed_lines(conn, sub, next_start, next_end, trial=False)
         lines += pending_lines(conn, sub.pk)
-        lines += closing_lines(self._rater(sub.customer_pk), sub.pk, usage[0], usage[1], at)
+        if sub.cancel_at is not None and sub.cancel_at < end:  # its unused time is credited
+            lines += cancellation_credits(conn, sub, sub.cancel_at)
+        lines += closing_lines(self._rater(sub.customer_pk), sub.pk, usage[0], usage[1])
         return InvoiceView(None, lines, sub.customer_pk, sub.pk, sub.test_clock_pk,
                            sub.currency, sub.livemode, usage[0], usage[1], at, "upcoming")
 

@@ -12,6 +12,7 @@ def register_all(app: App) -> None:
     from metered.api.routes import (
         credits,
         customers,
+        events,
         health,
         invoices,
         meter_events,
@@ -21,8 +22,9 @@ def register_all(app: App) -> None:
         subscriptions,
         test_clocks,
         v2,
+        webhook_endpoints,
     )
 
     for module in (health, customers, meters, meter_events, v2, test_clocks, products, prices,
-                   subscriptions, invoices, credits):
+                   subscriptions, invoices, credits, webhook_endpoints, events):
         module.register(app)

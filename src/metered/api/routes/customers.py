@@ -57,7 +57,8 @@ def register(app: App) -> None:
         expand_clock = _expands_clock(params)
 
         def run(conn: sqlite3.Connection) -> tuple[domain.Customer, dict[str, Any]]:
-            customer = domain.create_customer(conn, caller, changes)
+            customer = domain.create_customer(conn, caller, changes,
+                                              request_id=request.request_id)
             return customer, _wire(conn, customer, expand_clock)
 
         result, response = await app.write(request, run, render)
@@ -82,7 +83,8 @@ def register(app: App) -> None:
         expand_clock = _expands_clock(params)
 
         def run(conn: sqlite3.Connection) -> tuple[domain.Customer, dict[str, Any]]:
-            customer = domain.update_customer(conn, caller, customer_id, changes)
+            customer = domain.update_customer(conn, caller, customer_id, changes,
+                                              request_id=request.request_id)
             return customer, _wire(conn, customer, expand_clock)
 
         _, response = await app.write(request, run, render)
@@ -92,7 +94,8 @@ def register(app: App) -> None:
         caller = request.require_caller
         customer_id = request.path_params["id"]
         result, response = await app.write(
-            request, lambda conn: domain.delete_customer(conn, caller, customer_id),
+            request, lambda conn: domain.delete_customer(conn, caller, customer_id,
+                                                         request_id=request.request_id),
             lambda customer: Response.json(customer.to_wire()),
         )
         if isinstance(result, domain.Customer):
