@@ -77,6 +77,15 @@ def test_subscription_preview_and_invoice_lifecycle(client: stripe.StripeClient)
         client.v1.invoices.void_invoice(cycle.id)
     voided = client.v1.invoices.void_invoice(first.id)
     assert voided.status == "void"
+    # Each change was recorded as a Stripe event, in the transaction that made it.
+    types = [e.type for e in client.v1.events.list({"limit": 100}).data]
+    for expected in ("customer.subscription.created", "invoice.created", "invoice.finalized",
+                     "customer.subscription.updated", "invoice.paid", "invoice.voided",
+                     "test_helpers.test_clock.advancing", "test_helpers.test_clock.ready"):
+        assert expected in types, expected
+    voided_event = client.v1.events.list({"type": "invoice.voided"}).data[0]
+    assert voided_event.data.object["id"] == first.id
+    assert voided_event.data.object["status"] == "void"
 
 
 def test_subscription_items_and_cancellation(client: stripe.StripeClient) -> None:

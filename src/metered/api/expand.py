@@ -24,6 +24,7 @@ EXPANDABLE = {
     "subscription_item": set(),
     "invoice": set(),
     "billing.credit_grant": set(),
+    "billing.alert": set(),
 }
 
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from metered.accounts import Caller
 from metered.billing import cycles
+from metered.billing.announcements import invoice_changed
 from metered.billing.invoices import NewInvoice, create_draft
 from metered.billing.lines import Line
 from metered.billing.metadata import merge_metadata
@@ -198,6 +199,7 @@ def _invoice(conn: sqlite3.Connection, sub: Subscription, reason: str, usage: tu
                      sub.currency, reason, usage[0], usage[1])
     lines = lines + pending_lines(conn, sub.pk)
     invoice_pk = create_draft(conn, new, lines, at=at, finalize_at=finalize_at)
+    invoice_changed(conn, invoice_pk, "invoice.created", at)
     conn.execute("UPDATE pending_invoice_items SET invoice_pk=? WHERE subscription_pk=?"
                  " AND invoice_pk IS NULL", (invoice_pk, sub.pk))
     conn.execute("UPDATE subscriptions SET latest_invoice_pk=? WHERE pk=?", (invoice_pk, sub.pk))

@@ -254,3 +254,12 @@ def subscription_wire(sub: Subscription, ctx: WireContext,
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
         "trial_start": sub.trial_start,
     }
+
+
+def render_subscription(conn: sqlite3.Connection, sub: Subscription) -> dict[str, Any]:
+    """The subscription's wire object, its items' prices in full."""
+    from metered.billing.prices import get_price_by_pk  # noqa: PLC0415 - prices import nothing here
+
+    prices = {item.current.price_pk: get_price_by_pk(conn, item.current.price_pk).to_wire()
+              for item in sub.live_items}
+    return subscription_wire(sub, WireContext(conn), prices)

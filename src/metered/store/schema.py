@@ -562,3 +562,33 @@ webhook_deliveries = Table(
     Index("webhook_deliveries_due", "status", "next_attempt_at"),
     Index("webhook_deliveries_by_event", "event_pk"),
 )
+
+# Usage-threshold alerts (billing.alerts) and the (alert, customer, period) they fired for:
+# an alert fires once per customer and billing period.
+billing_alerts = Table(
+    "billing_alerts",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("account_pk", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("status", Text, nullable=False),  # active, inactive, archived
+    Column("meter_pk", Integer, nullable=False),
+    Column("customer_pk", Integer),  # the filter; NULL: every customer
+    Column("gte", Text, nullable=False),  # a Decimal
+    Column("created", BigInteger, nullable=False),
+    Index("billing_alerts_by_account", "account_pk", "livemode", "pk"),
+)
+
+alert_triggers = Table(
+    "alert_triggers",
+    metadata,
+    Column("alert_pk", Integer, primary_key=True),
+    Column("customer_pk", Integer, primary_key=True),
+    Column("period_start", BigInteger, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("triggered_at", BigInteger, nullable=False),
+    Column("event_id", Text),
+    sqlite_with_rowid=False,
+)

@@ -209,9 +209,7 @@ class WebhookDispatcher:
             if status != "delivered":
                 log.warning("webhook %s of %s to %s: %s (attempt %d, now %s)", delivery.pk,
                             event.id, url, attempt.error, delivery.attempts + 1, status)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
+        except Exception:  # (not a cancellation: the stop leaves the delivery pending)
             # Pending still: the next poll tries again. Loud, as a bug here stops deliveries.
             log.exception("delivering webhook %s (event pk %s) failed", delivery.pk,
                           delivery.event_pk)

@@ -13,10 +13,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from metered.accounts import Caller
 from metered.billing import cycles
+from metered.billing.alerts import trigger_alert, watches
+from metered.billing.announcements import grant_changed, invoice_finalized, subscription_changed
 from metered.billing.charges import Rater, closing_lines
 from metered.billing.clock_time import customer_time
 from metered.billing.credits import due_expiries, estimate_credits, expire_due_grant
@@ -39,6 +42,9 @@ from metered.billing.test_clocks import TestClock, get_test_clock, set_clock_sta
 from metered.clock import now_seconds
 from metered.errors import InvalidRequestError, MeteredError, invalid_param
 from metered.ingest.writer import WriteRequest
+from metered.metering.meters import get_meter_by_pk
+from metered.metering.summaries import SummaryQuery, summarize
+from metered.webhooks.events import record_event
 
 if TYPE_CHECKING:
     import sqlite3
@@ -46,6 +52,7 @@ if TYPE_CHECKING:
     from metered.engine import Engine
 
 log = logging.getLogger("metered.billing")
+ALERT_ROUNDS = 5  # alerts of wall-clock customers are evaluated every 5 rounds (seconds)
 T = TypeVar("T")
 
 
@@ -98,12 +105,31 @@ class BillingScheduler:
         return outcome  # type: ignore[no-any-return]
 
     async def run_forever(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(self.interval)
+            rounds += 1
             try:
                 await self.catch_up(None, now_seconds())
+                if rounds % ALERT_ROUNDS == 0:
+                    await self.evaluate_alerts(None, now_seconds())
             except Exception:
                 log.exception("the billing cycle failed; retrying in %.0f s", self.interval)
+
+    async def evaluate_alerts(self, clock_pk: int | None, at: int) -> int:
+        """Fire the alerts whose threshold a customer's usage this period has reached."""
+        conn = self.engine.reader()
+        pending = self.engine.writer.applier.unflushed
+        fired = 0
+        for watch in watches(conn, clock_pk):
+            meter = get_meter_by_pk(conn, watch.meter_pk)
+            start, end = watch.period_start, watch.period_end
+            query = SummaryQuery(meter, watch.customer_pk, start - start % 60, end - end % 60)
+            value = sum((Decimal(s.value) for s in summarize(conn, query, pending)), Decimal(0))
+            if value >= watch.gte and await self.write(
+                    lambda c, w=watch, v=value: trigger_alert(c, w, v, at)):
+                fired += 1
+        return fired
 
     async def catch_up(self, clock_pk: int | None, until: int) -> int:
         """Run every action due by `until`, in time order; returns how many ran."""
@@ -111,16 +137,24 @@ class BillingScheduler:
         async with self._lock:
             while (action := next_action(self.engine.reader(), clock_pk, until)) is not None:
                 if action.kind == "turn":
-                    grace = self.grace_seconds
-                    await self.write(lambda conn, pk=action.pk, grace=grace: turn_period(
-                        conn, pk, grace))
+                    await self.write(lambda conn, a=action: self._turn(conn, a))
                 elif action.kind == "expire":
-                    await self.write(lambda conn, pk=action.pk, at=action.at: expire_due_grant(
-                        conn, pk, at))
+                    await self.write(lambda conn, a=action: self._expire(conn, a))
                 else:
                     await self._finalize(action.pk, action.at)
                 done += 1
         return done
+
+    def _turn(self, conn: sqlite3.Connection, action: Action) -> None:
+        turn_period(conn, action.pk, self.grace_seconds)
+        ended = get_subscription_by_pk(conn, action.pk).status == "canceled"
+        subscription_changed(conn, action.pk, "customer.subscription.deleted" if ended
+                             else "customer.subscription.updated", action.at)
+
+    @staticmethod
+    def _expire(conn: sqlite3.Connection, action: Action) -> None:
+        expire_due_grant(conn, action.pk, action.at)
+        grant_changed(conn, action.pk, "billing.credit_grant.updated", action.at)
 
     async def finalize(self, invoice_pk: int, at: int) -> Invoice:
         async with self._lock:
@@ -129,7 +163,12 @@ class BillingScheduler:
     async def _finalize(self, invoice_pk: int, at: int) -> Invoice:
         invoice = get_invoice_by_pk(self.engine.reader(), invoice_pk)
         closing = self._closing(invoice, at)
-        return await self.write(lambda conn: finalize_invoice(conn, invoice_pk, closing, at))
+        def run(conn: sqlite3.Connection) -> Invoice:
+            invoice = finalize_invoice(conn, invoice_pk, closing, at)
+            invoice_finalized(conn, invoice_pk, at)
+            return invoice
+
+        return await self.write(run)
 
     def _rater(self, customer_pk: int) -> Rater:
         return Rater(self.engine.reader(), self.engine.writer.applier.unflushed, customer_pk)
@@ -211,14 +250,24 @@ class BillingScheduler:
         if clock.status != "ready":
             raise InvalidRequestError("The test clock is advancing already.",
                                       code="test_clock_advancing")
-        await self.write(lambda conn: set_clock_state(conn, clock.pk, clock.frozen_time,
-                                                      "advancing"))
+        await self.write(lambda conn: clock_moved(conn, clock.pk, clock.frozen_time,
+                                                  "advancing"))
         try:
+            # Usage sent so far may have crossed a threshold in the periods about to close.
+            await self.evaluate_alerts(clock.pk, clock.frozen_time)
             await self.catch_up(clock.pk, frozen_time)
+            await self.evaluate_alerts(clock.pk, frozen_time)
         except BaseException:
             # What ran is done (each action is its own transaction); an advance again resumes.
-            await self.write(lambda conn: set_clock_state(conn, clock.pk, clock.frozen_time,
-                                                          "ready"))
+            await self.write(lambda conn: clock_moved(conn, clock.pk, clock.frozen_time,
+                                                      "ready"))
             raise
-        await self.write(lambda conn: set_clock_state(conn, clock.pk, frozen_time, "ready"))
+        await self.write(lambda conn: clock_moved(conn, clock.pk, frozen_time, "ready"))
         return get_test_clock(self.engine.reader(), caller, clock_id)
+
+
+def clock_moved(conn: sqlite3.Connection, clock_pk: int, frozen_time: int, status: str) -> None:
+    """A test clock starts advancing or is ready again, with its Stripe event."""
+    clock = set_clock_state(conn, clock_pk, frozen_time, status)  # type: ignore[arg-type]
+    record_event(conn, clock.account_pk, clock.livemode, f"test_helpers.test_clock.{status}",
+                 clock.to_wire(), frozen_time)

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 def register_all(app: App) -> None:
     from metered.api.routes import (
+        alerts,
         credits,
         customers,
         events,
@@ -26,5 +27,5 @@ def register_all(app: App) -> None:
     )
 
     for module in (health, customers, meters, meter_events, v2, test_clocks, products, prices,
-                   subscriptions, invoices, credits, webhook_endpoints, events):
+                   subscriptions, invoices, credits, alerts, webhook_endpoints, events):
         module.register(app)

@@ -10,6 +10,7 @@ from metered.api.http import Request, Response
 from metered.api.pagination import list_envelope, page_request
 from metered.api.params import Params
 from metered.billing import credits as domain
+from metered.billing.announcements import grant_changed
 from metered.billing.clock_time import customer_time
 from metered.billing.credit_views import (
     LedgerFilter,
@@ -97,7 +98,9 @@ def register(app: App) -> None:
                 currency=currency, amount=value, price_ids=price_ids, category=category,
                 priority=50 if priority is None else priority, effective_at=effective_at,
                 expires_at=expires_at, name=name, metadata=metadata)
-            grant = domain.create_grant(conn, caller, spec, customer_time(conn, customer.pk))
+            at = customer_time(conn, customer.pk)
+            grant = domain.create_grant(conn, caller, spec, at)
+            grant_changed(conn, grant.pk, "billing.credit_grant.created", at)
             return grant_wire(conn, grant)
 
         _, response = await app.write(request, run, answer)
@@ -136,9 +139,10 @@ def register(app: App) -> None:
         def run(conn: sqlite3.Connection) -> dict[str, Any]:
             grant = domain.get_grant(conn, caller, grant_id)
             at = customer_time(conn, grant.customer_pk)
-            return grant_wire(conn, domain.update_grant(conn, caller, grant_id,
-                                                        expires_at=expires_at,
-                                                        metadata=metadata, at=at))
+            updated = domain.update_grant(conn, caller, grant_id, expires_at=expires_at,
+                                          metadata=metadata, at=at)
+            grant_changed(conn, grant.pk, "billing.credit_grant.updated", at)
+            return grant_wire(conn, updated)
 
         _, response = await app.write(request, run, answer)
         return response
@@ -154,7 +158,9 @@ def register(app: App) -> None:
             def run(conn: sqlite3.Connection) -> dict[str, Any]:
                 grant = domain.get_grant(conn, caller, grant_id)
                 at = customer_time(conn, grant.customer_pk)
-                return grant_wire(conn, action(conn, caller, grant_id, at))
+                changed = action(conn, caller, grant_id, at)
+                grant_changed(conn, grant.pk, "billing.credit_grant.updated", at)
+                return grant_wire(conn, changed)
 
             _, response = await app.write(request, run, answer)
             return response

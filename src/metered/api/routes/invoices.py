@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from metered.api.expand import check_expand
 from metered.api.http import Request, Response
 from metered.api.pagination import list_envelope, page_request
+from metered.billing.announcements import invoice_changed
 from metered.billing.clock_time import customer_time
 from metered.billing.customers import get_customer
 from metered.billing.invoice_views import InvoiceView, invoice_wire
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     import sqlite3
 
     from metered.api.app import App
+
+
+EVENTS = {"pay": "invoice.paid", "void": "invoice.voided",
+          "mark_uncollectible": "invoice.marked_uncollectible"}
 
 
 def register(app: App) -> None:
@@ -116,8 +121,10 @@ def register(app: App) -> None:
         auto_advance = params.bool("auto_advance")
 
         def run(conn: sqlite3.Connection) -> dict[str, Any]:
-            update_invoice(conn, caller, invoice_id, description=description,
-                           metadata=metadata, auto_advance=auto_advance)
+            invoice = update_invoice(conn, caller, invoice_id, description=description,
+                                     metadata=metadata, auto_advance=auto_advance)
+            invoice_changed(conn, invoice.pk, "invoice.updated",
+                            customer_time(conn, invoice.customer_pk))
             return stored_wire(conn, invoice_id, caller)
 
         _, response = await app.write(request, run, Response.json)
@@ -149,8 +156,9 @@ def register(app: App) -> None:
 
             def run(conn: sqlite3.Connection) -> dict[str, Any]:
                 invoice = get_invoice(conn, caller, invoice_id)
-                change_status(conn, caller, invoice_id, action,
-                              customer_time(conn, invoice.customer_pk))
+                at = customer_time(conn, invoice.customer_pk)
+                change_status(conn, caller, invoice_id, action, at)
+                invoice_changed(conn, invoice.pk, EVENTS[action], at)
                 return stored_wire(conn, invoice_id, caller)
 
             _, response = await app.write(request, run, Response.json)

@@ -10,19 +10,19 @@ from metered.api.http import Request, Response
 from metered.api.pagination import list_envelope, page_request
 from metered.api.params import Params
 from metered.billing import subscription_lifecycle as lifecycle
+from metered.billing.announcements import subscription_changed
 from metered.billing.clock_time import customer_time
 from metered.billing.customers import get_customer
 from metered.billing.metadata import merge_metadata
 from metered.billing.prices import get_price, get_price_by_pk
 from metered.billing.subscriptions import (
     Subscription,
-    WireContext,
     find_item,
     get_subscription,
     get_subscription_by_pk,
     item_wire,
     list_subscriptions,
-    subscription_wire,
+    render_subscription,
 )
 from metered.errors import invalid_param
 
@@ -72,12 +72,7 @@ def _proration(params: Params) -> str:
         "create_prorations")
 
 
-def render(conn: sqlite3.Connection, sub: Subscription) -> dict[str, Any]:
-    prices = {}
-    for item in sub.live_items:
-        pk = item.current.price_pk
-        prices[pk] = get_price_by_pk(conn, pk).to_wire()
-    return subscription_wire(sub, WireContext(conn), prices)
+render = render_subscription
 
 
 def register(app: App) -> None:
@@ -125,7 +120,8 @@ def register(app: App) -> None:
                 **spec_args,  # type: ignore[arg-type]
             )
             sub, _ = lifecycle.create_subscription(conn, caller, spec, at)
-            return render(conn, sub)
+            subscription_changed(conn, sub.pk, "customer.subscription.created", at)
+            return render(conn, get_subscription_by_pk(conn, sub.pk))
 
         result, response = await app.write(request, run, answer)
         if isinstance(result, dict):
@@ -170,6 +166,7 @@ def register(app: App) -> None:
                              (json.dumps(merge_metadata(sub.metadata, metadata)), sub.pk))
             if proration == "always_invoice":
                 lifecycle.invoice_now(conn, get_subscription_by_pk(conn, sub.pk), at)
+            subscription_changed(conn, sub.pk, "customer.subscription.updated", at)
             return render(conn, get_subscription_by_pk(conn, sub.pk))
 
         result, response = await app.write(request, run, answer)
@@ -191,6 +188,7 @@ def register(app: App) -> None:
             at = customer_time(conn, sub.customer_pk)
             lifecycle.cancel_now(conn, sub, at, prorate_unused=prorate,
                                  final_invoice=invoice_now is not False, grace=grace)
+            subscription_changed(conn, sub.pk, "customer.subscription.deleted", at)
             return render(conn, get_subscription_by_pk(conn, sub.pk))
 
         _, response = await app.write(request, run, answer)
@@ -255,8 +253,9 @@ def register_items(app: App) -> None:
         def run(conn: sqlite3.Connection) -> dict[str, Any]:
             sub = get_subscription(conn, caller, subscription_id)
             before = {item.pk for item in sub.items}
-            lifecycle.change_items(conn, caller, sub, [change], proration,
-                                   customer_time(conn, sub.customer_pk))
+            at = customer_time(conn, sub.customer_pk)
+            lifecycle.change_items(conn, caller, sub, [change], proration, at)
+            subscription_changed(conn, sub.pk, "customer.subscription.updated", at)
             after = get_subscription_by_pk(conn, sub.pk)
             return item_of(conn, after, next(i.id for i in after.items if i.pk not in before))
 
@@ -282,8 +281,9 @@ def register_items(app: App) -> None:
 
         def run(conn: sqlite3.Connection) -> dict[str, Any]:
             sub, _ = find_item(conn, caller, item_id)
-            lifecycle.change_items(conn, caller, sub, [change], proration,
-                                   customer_time(conn, sub.customer_pk))
+            at = customer_time(conn, sub.customer_pk)
+            lifecycle.change_items(conn, caller, sub, [change], proration, at)
+            subscription_changed(conn, sub.pk, "customer.subscription.updated", at)
             return item_of(conn, get_subscription_by_pk(conn, sub.pk), item_id)
 
         _, response = await app.write(request, run, answer)
@@ -298,9 +298,11 @@ def register_items(app: App) -> None:
 
         def run(conn: sqlite3.Connection) -> None:
             sub, _ = find_item(conn, caller, item_id)
+            at = customer_time(conn, sub.customer_pk)
             lifecycle.change_items(conn, caller, sub,
                                    [lifecycle.ItemChange(id=item_id, deleted=True, param="")],
-                                   proration, customer_time(conn, sub.customer_pk))
+                                   proration, at)
+            subscription_changed(conn, sub.pk, "customer.subscription.updated", at)
 
         _, response = await app.write(
             request, run, lambda r: Response.json(
