@@ -40,6 +40,13 @@ class ConflictError(InvalidRequestError):
     status = 409
 
 
+class InsufficientCreditError(InvalidRequestError):
+    """A credit hold for more than the customer's available balance (402, as a payment that
+    cannot be made)."""
+
+    status = 402
+
+
 class PayloadTooLargeError(InvalidRequestError):
     status = 413
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 def register_all(app: App) -> None:
     from metered.api.routes import (
         alerts,
+        credit_holds,
         credits,
         customers,
         events,
@@ -27,5 +28,6 @@ def register_all(app: App) -> None:
     )
 
     for module in (health, customers, meters, meter_events, v2, test_clocks, products, prices,
-                   subscriptions, invoices, credits, alerts, webhook_endpoints, events):
+                   subscriptions, invoices, credits, credit_holds, alerts, webhook_endpoints,
+                   events):
         module.register(app)
