@@ -11,6 +11,7 @@ from pathlib import Path
 
 from metered.billing.customers import CustomerDirectory
 from metered.billing.invoices import DEFAULT_GRACE_SECONDS
+from metered.ingest.error_reports import ErrorReports
 from metered.ingest.parse_pool import ParsePool
 from metered.ingest.validation import IngestContext
 from metered.ingest.writer import GroupCommitWriter
@@ -32,6 +33,7 @@ class Engine:
         self.writer.after_commit = self.checkpointer.wrap_after_commit
         self.meters = MeterRegistry(load_all_meters(self.db.reader()))
         self.customers = CustomerDirectory()
+        self.error_reports = ErrorReports()  # rejected meter events, for Stripe's reports
         self.billing = BillingScheduler(self, grace_seconds=grace_seconds)
         self.webhooks = WebhookDispatcher(self, retry_base_seconds=webhook_retry_base_seconds)
         self._local = threading.local()  # each thread's IngestContext (ingest_context)

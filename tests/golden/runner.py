@@ -168,12 +168,75 @@ class Play:
         return self.post("/v1/invoices/create_preview",
                          {"subscription": self.ids["subscription"]})
 
+    # --- credits ----------------------------------------------------------------------------
+
+    def grants(self, grants: list[dict[str, Any]]) -> None:
+        """Credit grants: monetary, for every metered price or for the listed prices."""
+        for grant in grants:
+            scope: dict[str, Any] = {"price_type": "metered"}
+            if grant.get("prices"):
+                scope = {"prices": [{"id": self.ids["price:" + name]}
+                                    for name in grant["prices"]]}
+            data: dict[str, Any] = {
+                "customer": self.ids["customer"],
+                "name": grant["name"],
+                "amount": {"type": "monetary",
+                           "monetary": {"currency": grant.get("currency", "usd"),
+                                        "value": grant["value"]}},
+                "applicability_config": {"scope": scope},
+            }
+            for key in ("category", "priority"):
+                if key in grant:
+                    data[key] = grant[key]
+            for key in ("effective_at", "expires_at"):
+                if key in grant:
+                    data[key] = ts(grant[key])
+            self.ids["grant:" + grant["name"]] = self.post("/v1/billing/credit_grants",
+                                                           data)["id"]
+
+    def void_grant(self, name: str) -> None:
+        self.post(f"/v1/billing/credit_grants/{self.ids['grant:' + name]}/void", {})
+
+    def expire_grant(self, name: str) -> None:
+        self.post(f"/v1/billing/credit_grants/{self.ids['grant:' + name]}/expire", {})
+
+    def balance(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The customer's credit balance summary over its grants for every metered price; with
+        `prices` (scenario price names), over its grants scoped to those prices; with `grant`
+        (a scenario grant name), over that one grant."""
+        params: dict[str, Any] = {"customer": self.ids["customer"]}
+        if "grant" in spec:
+            params["filter[type]"] = "credit_grant"
+            params["filter[credit_grant]"] = self.ids["grant:" + spec["grant"]]
+            return self.get("/v1/billing/credit_balance_summary", **params)
+        params["filter[type]"] = "applicability_scope"
+        if spec.get("prices"):
+            for i, name in enumerate(spec["prices"]):
+                params[f"filter[applicability_scope][prices][{i}][id]"] = (
+                    self.ids["price:" + name])
+        else:
+            params["filter[applicability_scope][price_type]"] = "metered"
+        return self.get("/v1/billing/credit_balance_summary", **params)
+
+
+def credits_of(invoice: dict[str, Any]) -> int:
+    """What credit grants pay of an invoice: the sum of its total_pretax_credit_amounts."""
+    return sum(credit["amount"] for credit in invoice.get("total_pretax_credit_amounts") or [])
+
 
 def check_invoice(actual: dict[str, Any], expected: dict[str, Any], where: str) -> None:
-    for key in ("status", "billing_reason", "total", "amount_due", "currency"):
+    for key in ("status", "billing_reason", "subtotal", "total", "amount_due", "currency"):
         if key in expected:
             assert actual[key] == expected[key], (
                 f"{where}: {key} is {actual[key]!r}, expected {expected[key]!r}")
+    if "credits" in expected:
+        assert credits_of(actual) == expected["credits"], (
+            f"{where}: credits are {credits_of(actual)!r}, expected {expected['credits']!r}")
+    if "line_credits" in expected:
+        got_credits = [sum(c["amount"] for c in line.get("pretax_credit_amounts") or [])
+                       for line in actual["lines"]["data"]]
+        assert got_credits == expected["line_credits"], (
+            f"{where}: line credits\n got  {got_credits}\n want {expected['line_credits']}")
     for key in ("period_start", "period_end"):
         if key in expected:
             assert actual[key] == ts(expected[key]), f"{where}: {key}"
@@ -184,6 +247,28 @@ def check_invoice(actual: dict[str, Any], expected: dict[str, Any], where: str) 
         assert got == want, f"{where}: lines\n got  {got}\n want {want}"
     total = sum(line["amount"] for line in actual["lines"]["data"])
     assert total == actual["subtotal"], f"{where}: lines sum to {total}, not the subtotal"
+    assert actual["total"] == actual["subtotal"] - credits_of(actual), (
+        f"{where}: total {actual['total']} is not the subtotal {actual['subtotal']}"
+        f" less the credits {credits_of(actual)}")
+
+
+def check_balance(summary: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    """`ledger` and `available` of the summary's first balance (of `currency`'s, if stated),
+    0 when there is none, and `real_time` of the matching native `metered.balances[]` entry."""
+    currency = expected.get("currency")
+    balances = [b for b in summary["balances"]
+                if currency in (None, b["ledger_balance"]["monetary"]["currency"])]
+    native = [b for b in summary.get("metered", {}).get("balances") or []
+              if currency in (None, b["currency"])]
+    got = {
+        "ledger": balances[0]["ledger_balance"]["monetary"]["value"] if balances else 0,
+        "available": balances[0]["available_balance"]["monetary"]["value"] if balances else 0,
+        "real_time": native[0]["real_time_available"] if native else 0,
+    }
+    for key in ("ledger", "available", "real_time"):
+        if key in expected:
+            assert got[key] == expected[key], (
+                f"{where}: balance {key} is {got[key]!r}, expected {expected[key]!r}")
 
 
 def play(client: httpx.Client, path: Path) -> None:
@@ -193,7 +278,8 @@ def play(client: httpx.Client, path: Path) -> None:
     for n, step in enumerate(scenario.get("steps", [])):
         where = f"{path.name} step {n} ({step.get('at', '')})"
         run.advance(ts(step["at"]))
-        for action in ("subscribe", "update", "cancel", "events", "cancel_events"):
+        for action in ("grants", "void_grant", "expire_grant", "subscribe", "update", "cancel",
+                       "events", "cancel_events"):
             if action in step:
                 getattr(run, action)(step[action])
         for action in ("finalize", "pay", "void", "mark_uncollectible"):
@@ -209,3 +295,7 @@ def play(client: httpx.Client, path: Path) -> None:
                 f" {[(i['billing_reason'], i['status'], i['total']) for i in invoices]}")
             for i, (actual, want) in enumerate(zip(invoices, expected, strict=True)):
                 check_invoice(actual, want, f"{where} invoice {i}")
+        if "balance" in step:
+            wanted = step["balance"]
+            for want in wanted if isinstance(wanted, list) else [wanted]:
+                check_balance(run.balance(want), want, f"{where} balance {want}")

@@ -41,6 +41,7 @@ from metered.billing.subscriptions import Subscription, get_subscription_by_pk
 from metered.billing.test_clocks import TestClock, get_test_clock, set_clock_state
 from metered.clock import now_seconds
 from metered.errors import InvalidRequestError, MeteredError, invalid_param
+from metered.ingest.error_reports import report_object
 from metered.ingest.writer import WriteRequest
 from metered.metering.meters import get_meter_by_pk
 from metered.metering.summaries import SummaryQuery, summarize
@@ -113,8 +114,32 @@ class BillingScheduler:
                 await self.catch_up(None, now_seconds())
                 if rounds % ALERT_ROUNDS == 0:
                     await self.evaluate_alerts(None, now_seconds())
+                    await self.report_errors()
             except Exception:
                 log.exception("the billing cycle failed; retrying in %.0f s", self.interval)
+
+    async def report_errors(self) -> int:
+        """The meter event errors gathered since the last report, as Stripe's events: one per
+        account, mode and event name."""
+        groups = self.engine.error_reports.drain()
+        if not groups:
+            return 0
+        meters = self.engine.meters
+
+        def run(conn: sqlite3.Connection) -> int:
+            for group in groups:
+                caller = Caller(group.account_pk, group.livemode)
+                meter = None
+                if group.event_name is not None:
+                    meter = meters.for_event(caller, group.event_name) or (
+                        meters.inactive_with_event(caller, group.event_name))
+                kind = ("v1.billing.meter.no_meter_found" if meter is None and group.no_meter
+                        else "v1.billing.meter.error_report_triggered")
+                record_event(conn, group.account_pk, group.livemode, kind,
+                             report_object(group, meter.id if meter else None), group.last)
+            return len(groups)
+
+        return await self.write(run)
 
     async def evaluate_alerts(self, clock_pk: int | None, at: int) -> int:
         """Fire the alerts whose threshold a customer's usage this period has reached."""

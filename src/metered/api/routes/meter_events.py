@@ -51,8 +51,17 @@ def duplicate_error(event: ValidatedEvent) -> InvalidRequestError:
 
 
 def validate_batch(app: App, request: Request, raw_events: list[Any]) -> Validated:
-    return validate_events(raw_events, request.require_caller, app.engine.ingest_context(),
-                           now_seconds(), request.request_id)
+    caller = request.require_caller
+    now = now_seconds()
+    validated = validate_events(raw_events, caller, app.engine.ingest_context(), now,
+                                request.request_id)
+    reports = app.engine.error_reports
+    for raw, result in zip(raw_events, validated[2], strict=True):
+        if result is not None and result.status == "rejected":
+            name = raw.get("event_name") if isinstance(raw, dict) else None
+            reports.add(caller.account_pk, caller.livemode, name, result.code,
+                        result.message or "", result.identifier, request.request_id, now)
+    return validated
 
 
 async def ingest_batch(
@@ -88,6 +97,12 @@ async def ingest_body(app: App, request: Request) -> Response:
 
 async def apply_parsed_batch(app: App, request: Request, parsed: ParsedBatch,
                              meters: dict[int, Meter]) -> Response:
+    if parsed.rejected:  # the worker does not send the refused events' names
+        caller, now = request.require_caller, now_seconds()
+        for _, identifier, code, message, _ in parsed.rejected:
+            app.engine.error_reports.add(caller.account_pk, caller.livemode, None, code,
+                                         message or "", identifier, request.request_id, now)
+
     def render(outcome: Any) -> Response:
         if outcome == ALL_ACCEPTED:
             return Response(200, parsed.answer)
@@ -147,8 +162,14 @@ def prepare_v1(app: App, data: dict[str, Any], caller: Caller, idempotency_key: 
     if taken is not None:
         event, answer = taken
     else:
-        event = validate_event(data, caller, ctx, now,
-                               default_identifier=default_identifier(idempotency_key))
+        try:
+            event = validate_event(data, caller, ctx, now,
+                                   default_identifier=default_identifier(idempotency_key))
+        except MeteredError as exc:
+            app.engine.error_reports.add(caller.account_pk, caller.livemode,
+                                         data.get("event_name"), exc.code, exc.message,
+                                         data.get("identifier"), "", now)
+            raise
         answer = None
         payload = data.get("payload") or {}
         created = now_seconds()

@@ -18,7 +18,7 @@ from metered.api.routes.meter_events import (
     ingest_batch,
 )
 from metered.clock import now_ms, now_seconds
-from metered.errors import InvalidRequestError
+from metered.errors import InvalidRequestError, MeteredError
 from metered.ingest.adjustments import Adjustment, cancel_event
 from metered.ingest.events import EventResult
 from metered.ingest.sessions import MeterEventSession, create_session
@@ -93,13 +93,18 @@ def register(app: App) -> None:
     async def create_event(request: Request) -> Response:
         params = request.params()
         params.reject_unknown(("event_name", "payload", "identifier", "timestamp"))
-        event = validate_event(
-            params.data,
-            request.require_caller,
-            app.engine.ingest_context(),
-            now_seconds(),
-            default_identifier=default_identifier(request.idempotency_key),
-        )
+        caller = request.require_caller
+        now = now_seconds()
+        try:
+            event = validate_event(
+                params.data, caller, app.engine.ingest_context(), now,
+                default_identifier=default_identifier(request.idempotency_key),
+            )
+        except MeteredError as exc:
+            app.engine.error_reports.add(caller.account_pk, caller.livemode,
+                                         params.data.get("event_name"), exc.code, exc.message,
+                                         params.data.get("identifier"), request.request_id, now)
+            raise
         created = now_ms() / 1000
 
         def render(outcome: list[EventResult]) -> Response:
