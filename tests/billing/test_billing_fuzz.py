@@ -10,10 +10,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from api.test_fuzz_no_5xx import SCALARS, check
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.test_fuzz_no_5xx import SCALARS, check
 from conftest import Server
 
 NAMES = ["customer", "items", "price", "quantity", "deleted", "id", "metadata", "currency",

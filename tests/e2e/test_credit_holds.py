@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 import stripe
-
-from conftest import Server
 from golden.runner import form
 from test_stripe_billing import START, setup_metered
 from test_stripe_sdk import sdk
+
+from conftest import Server
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import stripe
-
-from conftest import Server
 from test_stripe_billing import FEB_1, START, setup_metered
 from test_stripe_sdk import sdk
+
+from conftest import Server
 
 HOUR = 3600
 
