@@ -2,9 +2,7 @@
 billing period, with the invoices these make.
 
 Licensed items are billed in advance (the period that starts) and metered items in arrears
-(the period that ends), as on Stripe. A change of a licensed item's price or quantity within a
-period is prorated to the second: the unused time of the old terms is credited and the rest of
-the period charged at the new ones, on the next invoice (or at once with always_invoice).
+(the period that ends), as on Stripe; their fees and prorations are billing.prorations'.
 Every function takes the time it acts at (`at`): the wall clock, or a test clock's time.
 """
 
@@ -13,8 +11,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
 
 from metered.accounts import Caller
 from metered.billing import cycles
@@ -23,16 +19,21 @@ from metered.billing.invoices import NewInvoice, create_draft
 from metered.billing.lines import Line
 from metered.billing.metadata import merge_metadata
 from metered.billing.prices import Price, get_price, get_price_by_pk
+from metered.billing.prorations import (
+    add_proration,
+    cancellation_credits,
+    licensed_lines,
+    pending_lines,
+    prorates,
+)
 from metered.billing.subscriptions import (
     Item,
     Phase,
     Subscription,
-    get_subscription,
     get_subscription_by_pk,
 )
 from metered.errors import InvalidRequestError, invalid_param
 from metered.ids import new_id
-from metered.pricing import prorate, rate, round_minor
 
 PRORATION_BEHAVIORS = ("create_prorations", "none", "always_invoice")
 
@@ -65,15 +66,6 @@ class SubscriptionSpec:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def _date(t: int) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%d %b %Y")
-
-
-def _product_name(conn: sqlite3.Connection, price: Price) -> str:
-    row = conn.execute("SELECT name FROM products WHERE pk=?", (price.product_pk,)).fetchone()
-    return price.nickname or (row[0] if row else price.id)
-
-
 def _check_price(price: Price, currency: str | None, interval: tuple[str, int] | None,
                  param: str) -> None:
     if price.type != "recurring":
@@ -97,100 +89,6 @@ def _quantity_for(price: Price, change: ItemChange, default: int) -> int:
                                 "A metered price's item takes no quantity: usage is metered.")
         return 1
     return default if change.quantity is None else change.quantity
-
-
-# --- licensed fees and prorations --------------------------------------------------------------
-
-def full_period(sub: Subscription, start: int) -> int:
-    """The length of the anchor's whole period that holds `start`: a period's own length,
-    or for a first period cut short by a later anchor, the whole period it is part of."""
-    first, end = cycles.period_at(sub.billing_cycle_anchor, sub.interval, sub.interval_count,
-                                  start)
-    return end - first
-
-
-def licensed_lines(conn: sqlite3.Connection, sub: Subscription, start: int, end: int, *,
-                   trial: bool) -> list[Line]:
-    """The fees, in advance, of the licensed items in effect at `start` for [start, end)."""
-    lines: list[Line] = []
-    whole = full_period(sub, start)
-    for item in sub.live_items:
-        phase = next((p for p in item.phases if p.covers(start)), None)
-        if phase is None:
-            continue
-        price = get_price_by_pk(conn, phase.price_pk)
-        if price.recurring_usage_type != "licensed":
-            continue
-        name = _product_name(conn, price)
-        amount = Decimal(0) if trial else prorate(
-            rate(price.terms, Decimal(phase.quantity)), end - start, whole)
-        label = "Trial period for" if trial else f"{phase.quantity} ×"
-        lines.append(Line(
-            kind="licensed", description=f"{label} {name} ({_date(start)} – {_date(end)})",
-            period_start=start, period_end=end, quantity=Decimal(phase.quantity),
-            amount=round_minor(amount), unit_amount=price.terms.unit_amount,
-            item_pk=item.pk, price_pk=price.pk, charge=f"L{phase.pk}:{start}:{end}",
-        ))
-    return lines
-
-
-def proration_line(conn: sqlite3.Connection, sub: Subscription, item_pk: int, price: Price,
-                   quantity: int, at: int, sign: int) -> Line | None:
-    """Credit (sign -1) or charge (+1) of `quantity` of `price` from `at` to the period's end."""
-    end = sub.current_period_end
-    amount = prorate(rate(price.terms, Decimal(quantity)), end - at,
-                     full_period(sub, sub.current_period_start))
-    if not amount:
-        return None
-    what = "Unused time on" if sign < 0 else "Remaining time on"
-    return Line(kind="proration", period_start=at, period_end=end, quantity=Decimal(quantity),
-                amount=sign * round_minor(amount), item_pk=item_pk, price_pk=price.pk,
-                proration=True,
-                description=f"{what} {quantity} × {_product_name(conn, price)} after {_date(at)}")
-
-
-def _add_proration(conn: sqlite3.Connection, sub: Subscription, item_pk: int, price: Price,
-                   quantity: int, at: int, sign: int) -> None:
-    """A proration waiting for the subscription's next invoice."""
-    line = proration_line(conn, sub, item_pk, price, quantity, at, sign)
-    if line is None:
-        return
-    conn.execute(
-        "INSERT INTO pending_invoice_items (id, subscription_pk, subscription_item_pk,"
-        " price_pk, period_start, period_end, quantity, amount, description, created)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (new_id("ii"), sub.pk, item_pk, price.pk, line.period_start, line.period_end,
-         str(quantity), line.amount, line.description, at),
-    )
-
-
-def cancellation_credits(conn: sqlite3.Connection, sub: Subscription, at: int) -> list[Line]:
-    """The unused licensed time a cancellation at `at` credits."""
-    lines = []
-    for item in sub.live_items:
-        price = get_price_by_pk(conn, item.current.price_pk)
-        if _prorates(sub, price, at):
-            line = proration_line(conn, sub, item.pk, price, item.current.quantity, at, -1)
-            if line is not None:
-                lines.append(line)
-    return lines
-
-
-def _prorates(sub: Subscription, price: Price, at: int) -> bool:
-    return (price.recurring_usage_type == "licensed" and sub.status == "active"
-            and sub.current_period_start <= at < sub.current_period_end)
-
-
-def pending_lines(conn: sqlite3.Connection, subscription_pk: int) -> list[Line]:
-    rows = conn.execute(
-        "SELECT p.subscription_item_pk, p.price_pk, p.period_start, p.period_end, p.quantity,"
-        " p.amount, p.description, p.id FROM pending_invoice_items p"
-        " WHERE p.subscription_pk=? AND p.invoice_pk IS NULL ORDER BY p.pk",
-        (subscription_pk,),
-    ).fetchall()
-    return [Line(kind="proration", description=r[6], period_start=r[2], period_end=r[3],
-                 quantity=Decimal(r[4]), amount=r[5], item_pk=r[0], price_pk=r[1],
-                 proration=True) for r in rows]
 
 
 def _invoice(conn: sqlite3.Connection, sub: Subscription, reason: str, usage: tuple[int, int],
@@ -300,16 +198,16 @@ def change_items(conn: sqlite3.Connection, caller: Caller, sub: Subscription,
             price = _price_for(conn, caller, sub, change, None)
             quantity = _quantity_for(price, change, 1)
             item_pk = _insert_item(conn, sub.pk, price, quantity, change, at)
-            if prorating and _prorates(sub, price, at):
-                _add_proration(conn, sub, item_pk, price, quantity, at, +1)
+            if prorating and prorates(sub, price, at):
+                add_proration(conn, sub, item_pk, price, quantity, at, +1)
             continue
         old = item.current
         old_price = get_price_by_pk(conn, old.price_pk)
         if change.deleted:
             _close_phase(conn, old, at)
             conn.execute("UPDATE subscription_items SET deleted_at=? WHERE pk=?", (at, item.pk))
-            if prorating and _prorates(sub, old_price, at):
-                _add_proration(conn, sub, item.pk, old_price, old.quantity, at, -1)
+            if prorating and prorates(sub, old_price, at):
+                add_proration(conn, sub, item.pk, old_price, old.quantity, at, -1)
             continue
         price = _price_for(conn, caller, sub, change, old_price) if change.price_id else old_price
         quantity = _quantity_for(price, change, old.quantity if price.pk == old.price_pk else 1)
@@ -321,10 +219,10 @@ def change_items(conn: sqlite3.Connection, caller: Caller, sub: Subscription,
         _close_phase(conn, old, at, replaced=True)
         conn.execute("INSERT INTO subscription_item_phases (item_pk, price_pk, quantity, start)"
                      " VALUES (?,?,?,?)", (item.pk, price.pk, quantity, at))
-        if prorating and _prorates(sub, old_price, at):
-            _add_proration(conn, sub, item.pk, old_price, old.quantity, at, -1)
-        if prorating and _prorates(sub, price, at):
-            _add_proration(conn, sub, item.pk, price, quantity, at, +1)
+        if prorating and prorates(sub, old_price, at):
+            add_proration(conn, sub, item.pk, old_price, old.quantity, at, -1)
+        if prorating and prorates(sub, price, at):
+            add_proration(conn, sub, item.pk, price, quantity, at, +1)
     if not get_subscription_by_pk(conn, sub.pk).live_items:
         raise invalid_param("items", "A subscription must keep at least one item: cancel it"
                             " instead.")
@@ -395,7 +293,7 @@ def cancel_now(conn: sqlite3.Connection, sub: Subscription, at: int, *, prorate_
     if prorate_unused:
         for line in cancellation_credits(conn, sub, at):
             assert line.item_pk is not None and line.price_pk is not None
-            _add_proration(conn, sub, line.item_pk, get_price_by_pk(conn, line.price_pk),
+            add_proration(conn, sub, line.item_pk, get_price_by_pk(conn, line.price_pk),
                            int(line.quantity), at, -1)
     for item in sub.live_items:
         if item.current.end is None:
@@ -442,8 +340,3 @@ def turn_period(conn: sqlite3.Connection, subscription_pk: int, grace: int) -> i
     turned = get_subscription_by_pk(conn, sub.pk)
     lines = licensed_lines(conn, turned, next_start, next_end, trial=False)
     return _invoice(conn, turned, "subscription_cycle", usage, lines, end, end + grace)
-
-
-def get_for_update(conn: sqlite3.Connection, caller: Caller, subscription_id: str
-                   ) -> Subscription:
-    return get_subscription(conn, caller, subscription_id)

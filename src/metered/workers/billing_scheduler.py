@@ -31,12 +31,8 @@ from metered.billing.invoices import (
     get_invoice_by_pk,
 )
 from metered.billing.lines import stored_lines
-from metered.billing.subscription_lifecycle import (
-    cancellation_credits,
-    licensed_lines,
-    pending_lines,
-    turn_period,
-)
+from metered.billing.prorations import cancellation_credits, licensed_lines, pending_lines
+from metered.billing.subscription_lifecycle import turn_period
 from metered.billing.subscriptions import Subscription, get_subscription_by_pk
 from metered.billing.test_clocks import TestClock, get_test_clock, set_clock_state
 from metered.clock import now_seconds
