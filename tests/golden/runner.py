@@ -19,6 +19,25 @@ import httpx
 SCENARIOS = Path(__file__).parent / "scenarios"
 
 
+# The keys a scenario may use: a misspelt or misplaced key (say, a step's `balance` written
+# under its last `[[steps.invoices]]` table) fails instead of being skipped unchecked.
+STEP_KEYS = {"at", "grants", "void_grant", "expire_grant", "holds", "capture_hold",
+             "release_hold", "subscribe", "update", "cancel",
+             "events", "cancel_events", "finalize", "pay", "void", "mark_uncollectible",
+             "preview", "invoices", "balance"}
+INVOICE_KEYS = {"status", "billing_reason", "subtotal", "credits", "total", "amount_due",
+                "currency", "period_start", "period_end", "lines", "line_credits"}
+BALANCE_KEYS = {"grant", "prices", "currency", "ledger", "available", "real_time"}
+GRANT_KEYS = {"name", "value", "currency", "category", "priority", "effective_at", "expires_at",
+              "prices"}
+HOLD_KEYS = {"name", "amount", "currency", "expires_in", "refused"}
+
+
+def known(keys: Any, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(keys) - allowed)
+    assert not unknown, f"{where}: unknown keys {unknown} (allowed: {sorted(allowed)})"
+
+
 def ts(text: str | int) -> int:
     if isinstance(text, int):
         return text
@@ -173,6 +192,7 @@ class Play:
     def grants(self, grants: list[dict[str, Any]]) -> None:
         """Credit grants: monetary, for every metered price or for the listed prices."""
         for grant in grants:
+            known(grant, GRANT_KEYS, f"grant {grant.get('name')}")
             scope: dict[str, Any] = {"price_type": "metered"}
             if grant.get("prices"):
                 scope = {"prices": [{"id": self.ids["price:" + name]}
@@ -200,6 +220,31 @@ class Play:
     def expire_grant(self, name: str) -> None:
         self.post(f"/v1/billing/credit_grants/{self.ids['grant:' + name]}/expire", {})
 
+    def holds(self, holds: list[dict[str, Any]]) -> None:
+        """Native credit holds; `refused = true` expects 402 insufficient_credit."""
+        for hold in holds:
+            known(hold, HOLD_KEYS, f"hold {hold.get('name')}")
+            data: dict[str, Any] = {"customer": self.ids["customer"], "amount": hold["amount"],
+                                    "currency": hold.get("currency", "usd")}
+            if "expires_in" in hold:
+                data["expires_in"] = hold["expires_in"]
+            if not hold.get("refused"):
+                self.ids["hold:" + hold["name"]] = self.post("/v1/metered/credit_holds",
+                                                             data)["id"]
+                continue
+            response = self.client.post("/v1/metered/credit_holds", data=form("", data, {}))
+            assert response.status_code == 402, f"hold {hold['name']}: {response.text}"
+            assert response.json()["error"]["code"] == "insufficient_credit", response.text
+
+    def capture_hold(self, spec: str | dict[str, Any]) -> None:
+        """`"name"` or `{ name = "...", amount = N }` (what the request used, for the record)."""
+        name, data = (spec, {}) if isinstance(spec, str) else (
+            spec["name"], {k: v for k, v in spec.items() if k != "name"})
+        self.post(f"/v1/metered/credit_holds/{self.ids['hold:' + name]}/capture", data)
+
+    def release_hold(self, name: str) -> None:
+        self.post(f"/v1/metered/credit_holds/{self.ids['hold:' + name]}/release", {})
+
     def balance(self, spec: dict[str, Any]) -> dict[str, Any]:
         """The customer's credit balance summary over its grants for every metered price; with
         `prices` (scenario price names), over its grants scoped to those prices; with `grant`
@@ -225,6 +270,7 @@ def credits_of(invoice: dict[str, Any]) -> int:
 
 
 def check_invoice(actual: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    known(expected, INVOICE_KEYS, where)
     for key in ("status", "billing_reason", "subtotal", "total", "amount_due", "currency"):
         if key in expected:
             assert actual[key] == expected[key], (
@@ -255,6 +301,7 @@ def check_invoice(actual: dict[str, Any], expected: dict[str, Any], where: str) 
 def check_balance(summary: dict[str, Any], expected: dict[str, Any], where: str) -> None:
     """`ledger` and `available` of the summary's first balance (of `currency`'s, if stated),
     0 when there is none, and `real_time` of the matching native `metered.balances[]` entry."""
+    known(expected, BALANCE_KEYS, where)
     currency = expected.get("currency")
     balances = [b for b in summary["balances"]
                 if currency in (None, b["ledger_balance"]["monetary"]["currency"])]
@@ -277,9 +324,10 @@ def play(client: httpx.Client, path: Path) -> None:
     run.setup()
     for n, step in enumerate(scenario.get("steps", [])):
         where = f"{path.name} step {n} ({step.get('at', '')})"
+        known(step, STEP_KEYS, where)
         run.advance(ts(step["at"]))
         for action in ("grants", "void_grant", "expire_grant", "subscribe", "update", "cancel",
-                       "events", "cancel_events"):
+                       "events", "cancel_events", "holds", "capture_hold", "release_hold"):
             if action in step:
                 getattr(run, action)(step[action])
         for action in ("finalize", "pay", "void", "mark_uncollectible"):
