@@ -30,7 +30,7 @@ from metered.billing.invoices import (
     finalize_invoice,
     get_invoice_by_pk,
 )
-from metered.billing.lines import stored_lines
+from metered.billing.lines import Line, stored_lines
 from metered.billing.prorations import cancellation_credits, licensed_lines, pending_lines
 from metered.billing.subscription_lifecycle import turn_period
 from metered.billing.subscriptions import Subscription, get_subscription_by_pk
@@ -183,7 +183,7 @@ class BillingScheduler:
 
     async def _finalize(self, invoice_pk: int, at: int) -> Invoice:
         invoice = get_invoice_by_pk(self.engine.reader(), invoice_pk)
-        closing = self._closing(invoice, at)
+        closing = self._closing(invoice)
         def run(conn: sqlite3.Connection) -> Invoice:
             invoice = finalize_invoice(conn, invoice_pk, closing, at)
             invoice_finalized(conn, invoice_pk, at)
@@ -194,7 +194,7 @@ class BillingScheduler:
     def _rater(self, customer_pk: int) -> Rater:
         return Rater(self.engine.reader(), self.engine.writer.applier.unflushed, customer_pk)
 
-    def _closing(self, invoice: Invoice, at: int) -> list[Any]:
+    def _closing(self, invoice: Invoice) -> list[Line]:
         if invoice.subscription_pk is None or invoice.status != "draft":
             return []
         return closing_lines(self._rater(invoice.customer_pk), invoice.subscription_pk,
@@ -207,7 +207,7 @@ class BillingScheduler:
         conn = self.engine.reader()
         lines = stored_lines(conn, invoice.pk)
         if invoice.status == "draft":
-            lines += self._closing(invoice, customer_time(conn, invoice.customer_pk))
+            lines += self._closing(invoice)
         return InvoiceView.of(invoice, lines)
 
     def preview(self, sub: Subscription) -> InvoiceView:
