@@ -16,6 +16,7 @@ from metered.ingest.parse_pool import ParsePool
 from metered.ingest.validation import IngestContext
 from metered.ingest.writer import GroupCommitWriter
 from metered.metering.meters import MeterRegistry, load_all_meters
+from metered.ops.metrics import Metrics
 from metered.store import Database, open_database
 from metered.store.database import Checkpointer
 from metered.webhooks.dispatcher import DEFAULT_RETRY_BASE_SECONDS, WebhookDispatcher
@@ -34,6 +35,8 @@ class Engine:
         self.meters = MeterRegistry(load_all_meters(self.db.reader()))
         self.customers = CustomerDirectory()
         self.error_reports = ErrorReports()  # rejected meter events, for Stripe's reports
+        self.metrics = Metrics()
+        self.writer.on_group = self.metrics.observe_group
         self.billing = BillingScheduler(self, grace_seconds=grace_seconds)
         self.webhooks = WebhookDispatcher(self, retry_base_seconds=webhook_retry_base_seconds)
         self._local = threading.local()  # each thread's IngestContext (ingest_context)

@@ -34,6 +34,7 @@ from metered.ingest.columnar import ParsedRequest
 from metered.ingest.events import EventResult, ValidatedEvent
 from metered.ingest.retention import run_retention
 from metered.ingest.writer import WriteRequest
+from metered.ops.logs import REQUEST_ID
 
 log = logging.getLogger("metered.api")
 
@@ -99,6 +100,7 @@ class App:
         method = "GET" if scope["method"] == "HEAD" else scope["method"]
         path = scope["path"]
         request_id = self.next_request_id()
+        REQUEST_ID.set(request_id)  # in this request's task: its log lines carry it
         try:
             response = await self._dispatch(scope, receive, method, path, request_id)
         except MeteredError as exc:
@@ -106,6 +108,7 @@ class App:
         except Exception:
             log.exception("unhandled error on %s %s (%s)", method, path, request_id)
             response = error_response(MeteredError("An unexpected error occurred."))
+        self.engine.metrics.responses.labels(f"{response.status // 100}xx").inc()
         await send({"type": "http.response.start", "status": response.status,
                     "headers": response_headers(response, request_id)})
         await send({"type": "http.response.body", "body": response.body})
@@ -182,6 +185,10 @@ class App:
         return idem, token, Response(stored.status, stored.body,
                                      [(b"idempotent-replayed", b"true"),
                                       (b"original-request", b"stored")])
+
+    def billing_running(self) -> bool:
+        """The billing scheduler's task runs (started with the server's lifespan)."""
+        return self._billing is not None and not self._billing.done()
 
     # --- authentication ----------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ class FastEvents:
         def answer(response: Response, timing: bytes | None = None) -> None:
             if timing is not None:
                 response.headers.append((b"server-timing", timing))
+            app.engine.metrics.responses.labels(f"{response.status // 100}xx").inc()
             reply(response.status, response_headers(response, request_id), response.body)
 
         try:

@@ -27,10 +27,13 @@ def error_response(exc: MeteredError) -> Response:
 
 
 def response_headers(response: Response, request_id: str) -> list[tuple[bytes, bytes]]:
+    fixed: tuple[tuple[bytes, bytes], ...] = FIXED_HEADERS
+    if any(name == b"content-type" for name, _ in response.headers):  # e.g. /metrics' text
+        fixed = FIXED_HEADERS[1:]
     return [
         (b"content-length", str(len(response.body)).encode()),
         (b"request-id", request_id.encode()),
-        *FIXED_HEADERS,
+        *fixed,
         *response.headers,
     ]
 

@@ -39,6 +39,7 @@ class ErrorReports:
         self._lock = threading.Lock()
         self._groups: dict[tuple[int, bool, str | None], ErrorGroup] = {}
         self.dropped = 0  # rejections not counted because the table was full
+        self._totals: dict[str, int] = {}  # every rejection since start, by code (metrics)
 
     def add(self, account_pk: int, livemode: bool, event_name: object, code: str | None,
             message: str, identifier: object, request_id: str, at: int) -> None:
@@ -46,6 +47,7 @@ class ErrorReports:
         key = (account_pk, livemode, name[:100] if name else None)
         code = code or "invalid_request"
         with self._lock:
+            self._totals[code] = self._totals.get(code, 0) + 1
             group = self._groups.get(key)
             if group is None:
                 if len(self._groups) >= MAX_GROUPS:
@@ -58,6 +60,10 @@ class ErrorReports:
             if len(samples) < MAX_SAMPLES:
                 samples.append((message[:500], identifier if isinstance(identifier, str)
                                 else None, request_id))
+
+    def totals(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._totals)
 
     def drain(self) -> list[ErrorGroup]:
         with self._lock:

@@ -108,6 +108,8 @@ class GroupCommitWriter:
         # Called on the connection after each successful COMMIT (store.Checkpointer's WAL
         # wrap-around); an error there is logged, never the requests' concern.
         self.after_commit: Callable[[sqlite3.Connection], None] | None = None
+        # Called on the writer thread with each committed group (ops.metrics counts it).
+        self.on_group: Callable[[list[WriteRequest]], None] | None = None
         self.groups = 0
         self.last_group_size = 0
         self._busy = False
@@ -163,6 +165,10 @@ class GroupCommitWriter:
             self._incoming -= sum(request.expected for request in requests)
             if self.failed is not None:  # the writer failed after these were submitted
                 self._refuse_queued()
+
+    def queued(self) -> int:
+        """Posts of write requests waiting for the writer thread."""
+        return self._queue.qsize()
 
     def expect(self, n: int) -> None:
         """An ingest request arrived (+1) or left without writing (-1); on the event loop."""
@@ -280,6 +286,11 @@ class GroupCommitWriter:
         self.last_group_size = len(group)
         for request in group:
             request.stamps = (*request.stamps[:1], *stamps)
+        if self.on_group is not None:
+            try:
+                self.on_group(group)
+            except Exception:
+                log.exception("observing a group commit")
         self._answer_all([(request, request.outcome) for request in group])
         if self.after_commit is not None:
             try:

@@ -163,6 +163,7 @@ class BillingScheduler:
                     await self.write(lambda conn, a=action: self._expire(conn, a))
                 else:
                     await self._finalize(action.pk, action.at)
+                self.engine.metrics.billing_actions.labels(action.kind).inc()
                 done += 1
         return done
 
