@@ -6,7 +6,21 @@ import os
 from types import TracebackType
 
 from metered.client.errors import AuthenticationError
-from metered.client.resources import Customers, Events, Meters
+from metered.client.resources import (
+    Alerts,
+    CreditBalances,
+    CreditGrants,
+    CreditHolds,
+    Customers,
+    Events,
+    Invoices,
+    Meters,
+    Prices,
+    Products,
+    SubscriptionItems,
+    Subscriptions,
+    TestClocks,
+)
 from metered.client.retries import RetryPolicy
 from metered.client.transport import Transport
 
@@ -36,6 +50,16 @@ class Client:
         self.customers = Customers(self._transport)
         self.meters = Meters(self._transport)
         self.events = Events(self._transport)
+        self.products = Products(self._transport)
+        self.prices = Prices(self._transport)
+        self.subscriptions = Subscriptions(self._transport)
+        self.subscription_items = SubscriptionItems(self._transport)
+        self.invoices = Invoices(self._transport)
+        self.credit_grants = CreditGrants(self._transport)
+        self.credit_balances = CreditBalances(self._transport)
+        self.credit_holds = CreditHolds(self._transport)
+        self.alerts = Alerts(self._transport)
+        self.test_clocks = TestClocks(self._transport)
 
     def close(self) -> None:
         self._transport.close()

@@ -16,7 +16,7 @@ class ListEnvelope(msgspec.Struct, Generic[T], kw_only=True):
 
     data: list[T]
     has_more: bool
-    url: str = ""
+    url: str | None = ""
 
 
 # --- customers -------------------------------------------------------------------------------
@@ -31,6 +31,7 @@ class Customer(msgspec.Struct, kw_only=True, frozen=True):
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
     livemode: bool = False
     deleted: bool = False
+    test_clock: str | None = None
 
 
 class DeletedCustomer(msgspec.Struct, kw_only=True, frozen=True):

@@ -25,7 +25,7 @@ T = TypeVar("T", bound=HasId)
 class Page(Generic[T]):
     data: list[T]
     has_more: bool
-    url: str
+    url: str | None
     backwards: bool = False
     _fetch: Callable[[Mapping[str, ParamValue]], Page[T]] | None = field(
         default=None, repr=False, compare=False)

@@ -17,9 +17,11 @@ class Customers:
         self._transport = transport
 
     def create(self, *, email: str | None = None, name: str | None = None,
-               description: str | None = None,
-               metadata: dict[str, str] | None = None) -> Customer:
-        body = _fields(email=email, name=name, description=description, metadata=metadata)
+               description: str | None = None, metadata: dict[str, str] | None = None,
+               test_clock: str | None = None) -> Customer:
+        """`test_clock`: the customer lives on that clock's time (test mode)."""
+        body = _fields(email=email, name=name, description=description, metadata=metadata,
+                       test_clock=test_clock)
         return self._transport.send(ApiRequest.post(PATH, body), Customer)
 
     def retrieve(self, customer_id: str) -> Customer:
