@@ -125,3 +125,12 @@ def client(server: Server, account_key: str) -> Iterator[Client]:
     """A Client on a brand-new account, straight to the server."""
     with Client(api_key=account_key, base_url=server.base_url) as c:
         yield c
+
+
+@pytest.fixture
+def setup(server: Server, account_key: str) -> tuple[str, str]:
+    """(customer id, meter id) on a fresh account, made without the proxy."""
+    with Client(api_key=account_key, base_url=server.base_url) as direct:
+        customer = direct.customers.create(name="retry").id
+        meter = direct.meters.create(display_name="Tokens", event_name="tokens").id
+    return customer, meter

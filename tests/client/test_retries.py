@@ -33,15 +33,6 @@ def usage_of(server: Server, key: str, meter: str) -> list[Decimal]:
     return [row.aggregated_value for row in usage.data]
 
 
-@pytest.fixture
-def setup(server: Server, account_key: str) -> tuple[str, str]:
-    """(customer id, meter id) on a fresh account, made without the proxy."""
-    with Client(api_key=account_key, base_url=server.base_url) as direct:
-        customer = direct.customers.create(name="retry").id
-        meter = direct.meters.create(display_name="Tokens", event_name="tokens").id
-    return customer, meter
-
-
 def batch(customer: str, n: int = 3) -> list[dict[str, object]]:
     """Events without identifiers: the client must assign them before the first attempt."""
     return [{"event_name": "tokens", "payload": {"stripe_customer_id": customer, "value": "2"}}

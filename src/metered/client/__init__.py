@@ -32,18 +32,21 @@ from metered.client.models import (
     UsageRow,
 )
 from metered.client.pages import Page
+from metered.client.sender import BufferFullError, EventSender, RejectedEvent
 
 __all__ = [
     "APIConnectionError",
     "APIError",
     "AuthenticationError",
     "BatchResult",
+    "BufferFullError",
     "Client",
     "Customer",
     "DeletedCustomer",
     "EventError",
     "EventIn",
     "EventOutcome",
+    "EventSender",
     "IdempotencyError",
     "InvalidRequestError",
     "Meter",
@@ -53,6 +56,7 @@ __all__ = [
     "MeteredError",
     "Page",
     "RateLimitError",
+    "RejectedEvent",
     "Usage",
     "UsageRow",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from types import TracebackType
+from typing import Literal
 
 from metered.client.errors import AuthenticationError
 from metered.client.resources import (
@@ -22,6 +23,7 @@ from metered.client.resources import (
     TestClocks,
 )
 from metered.client.retries import RetryPolicy
+from metered.client.sender import ErrorHandler, EventSender
 from metered.client.transport import Transport
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -32,12 +34,17 @@ class Client:
 
     `api_key` defaults to $METERED_API_KEY and `base_url` to $METERED_BASE_URL, else
     http://127.0.0.1:8080. `timeout` is per attempt, in seconds; failed attempts (network
-    errors, 409, 429, 5xx) are retried up to `max_retries` times. Use it as a context manager,
-    or call `close()`, to release its connections.
+    errors, 409, 429, 5xx) are retried up to `max_retries` times. `events.send` queues events
+    for a background sender (`batch_size`, `flush_interval`, `max_buffered`, `on_full`,
+    `on_error`: see metered.client.sender). Use it as a context manager, or call `close()`,
+    to send what is queued and release its connections.
     """
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
-                 timeout: float = 30.0, max_retries: int = 3):
+                 timeout: float = 30.0, max_retries: int = 3, batch_size: int = 1000,
+                 flush_interval: float = 0.25, max_buffered: int = 100_000,
+                 on_full: Literal["block", "raise"] = "block",
+                 on_error: ErrorHandler | None = None):
         key = api_key or os.environ.get("METERED_API_KEY")
         if not key:
             raise AuthenticationError(
@@ -49,7 +56,10 @@ class Client:
                                     retry_policy=RetryPolicy(max_retries=max_retries))
         self.customers = Customers(self._transport)
         self.meters = Meters(self._transport)
-        self.events = Events(self._transport)
+        transport = self._transport
+        self.events = Events(transport, lambda: EventSender(
+            transport, batch_size=batch_size, flush_interval=flush_interval,
+            max_buffered=max_buffered, on_full=on_full, on_error=on_error))
         self.products = Products(self._transport)
         self.prices = Prices(self._transport)
         self.subscriptions = Subscriptions(self._transport)
@@ -61,8 +71,13 @@ class Client:
         self.alerts = Alerts(self._transport)
         self.test_clocks = TestClocks(self._transport)
 
-    def close(self) -> None:
-        self._transport.close()
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Send what `events.send` queued (waiting up to `timeout` seconds for the server:
+        see EventSender.close), then release the connections."""
+        try:
+            self.events.close(timeout)
+        finally:
+            self._transport.close()
 
     def __enter__(self) -> Client:
         return self

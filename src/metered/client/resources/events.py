@@ -3,6 +3,7 @@ cancellations (v1 meter event adjustments)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO
@@ -16,6 +17,7 @@ from metered.client.batching import (
 )
 from metered.client.models import BatchResult, MeterEvent, MeterEventAdjustment
 from metered.client.ndjson import NdjsonResult, read_batches
+from metered.client.sender import EventSender
 from metered.client.transport import Transport
 from metered.client.wire import ApiRequest
 
@@ -23,8 +25,37 @@ BATCH_PATH = "/v1/metered/events/batch"
 
 
 class Events:
-    def __init__(self, transport: Transport):
+    def __init__(self, transport: Transport,
+                 sender_factory: Callable[[], EventSender] | None = None):
         self._transport = transport
+        self._sender_factory = sender_factory or (lambda: EventSender(transport))
+        self._sender: EventSender | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def sender(self) -> EventSender:
+        """The background sender, started on first use."""
+        with self._lock:
+            if self._sender is None:
+                self._sender = self._sender_factory()
+            return self._sender
+
+    def send(self, event_name: str, payload: Mapping[str, Any], *,
+             identifier: str | None = None, timestamp: int | None = None) -> str:
+        """Queue one event for the background sender and return its identifier at once.
+        Batches go out by size and time; `flush()` waits for them (see metered.client.sender
+        for retries, errors and the buffer's bound)."""
+        return self.sender.send(event_name, payload, identifier=identifier,
+                                timestamp=timestamp)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every event `send` queued so far is answered."""
+        if self._sender is not None:
+            self._sender.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        if self._sender is not None:
+            self._sender.close(timeout)
 
     def create(self, event_name: str, payload: Mapping[str, Any], *,
                identifier: str | None = None, timestamp: int | None = None) -> MeterEvent:
