@@ -36,15 +36,15 @@ class Client:
     http://127.0.0.1:8080. `timeout` is per attempt, in seconds; failed attempts (network
     errors, 409, 429, 5xx) are retried up to `max_retries` times. `events.send` queues events
     for a background sender (`batch_size`, `flush_interval`, `max_buffered`, `on_full`,
-    `on_error`: see metered.client.sender). Use it as a context manager, or call `close()`,
-    to send what is queued and release its connections.
+    `on_error`, `sender_workers`: see metered.client.sender). Use it as a context manager, or
+    call `close()`, to send what is queued and release its connections.
     """
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
                  timeout: float = 30.0, max_retries: int = 3, batch_size: int = 1000,
                  flush_interval: float = 0.25, max_buffered: int = 100_000,
                  on_full: Literal["block", "raise"] = "block",
-                 on_error: ErrorHandler | None = None):
+                 on_error: ErrorHandler | None = None, sender_workers: int = 4):
         key = api_key or os.environ.get("METERED_API_KEY")
         if not key:
             raise AuthenticationError(
@@ -59,7 +59,8 @@ class Client:
         transport = self._transport
         self.events = Events(transport, lambda: EventSender(
             transport, batch_size=batch_size, flush_interval=flush_interval,
-            max_buffered=max_buffered, on_full=on_full, on_error=on_error))
+            max_buffered=max_buffered, on_full=on_full, on_error=on_error,
+            workers=sender_workers))
         self.products = Products(self._transport)
         self.prices = Prices(self._transport)
         self.subscriptions = Subscriptions(self._transport)
