@@ -114,8 +114,8 @@ class EventSender:
                 self._oldest = time.monotonic()
             self._queue.append((self._next_seq, event))
             self._next_seq += 1
-            if len(self._queue) >= self.batch_size:
-                self._cond.notify_all()
+            if len(self._queue) % self.batch_size == 0:
+                self._cond.notify()  # one worker takes the batch; waking all would contend
         return str(event["identifier"])
 
     def flush(self, timeout: float | None = None) -> None:

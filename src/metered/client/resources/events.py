@@ -45,8 +45,8 @@ class Events:
         """Queue one event for the background sender and return its identifier at once.
         Batches go out by size and time; `flush()` waits for them (see metered.client.sender
         for retries, errors and the buffer's bound)."""
-        return self.sender.send(event_name, payload, identifier=identifier,
-                                timestamp=timestamp)
+        sender = self._sender or self.sender  # the lock only until the sender exists
+        return sender.send(event_name, payload, identifier=identifier, timestamp=timestamp)
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every event `send` queued so far is answered."""
