@@ -27,6 +27,7 @@ serve: install
 test: install-test
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/pytest -q
+	cd sdks/typescript && npm ci --no-audit --no-fund && METERED_PYTHON=$(abspath $(BIN))/python npm test
 
 lint: install-test
 	$(BIN)/ruff check src tests $(wildcard bench)
