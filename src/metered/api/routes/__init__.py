@@ -19,6 +19,7 @@ def register_all(app: App) -> None:
         invoices,
         meter_events,
         meters,
+        openapi,
         prices,
         products,
         subscriptions,
@@ -29,5 +30,5 @@ def register_all(app: App) -> None:
 
     for module in (health, customers, meters, meter_events, v2, test_clocks, products, prices,
                    subscriptions, invoices, credits, credit_holds, alerts, webhook_endpoints,
-                   events):
+                   events, openapi):
         module.register(app)
