@@ -156,3 +156,27 @@ def test_billing_errors_speak_stripe(client: stripe.StripeClient, server: Server
     with pytest.raises(stripe.InvalidRequestError) as again:
         client.v1.invoices.finalize_invoice(sub.latest_invoice)  # type: ignore[arg-type]
     assert again.value.code == "invoice_not_editable"
+
+
+def test_item_errors_name_their_parameter_and_short_lists_page(
+        client: stripe.StripeClient, server: Server) -> None:
+    """Found by schemathesis: the subscription item endpoints named `[price]`, and these two
+    lists ignored `limit` and the cursors."""
+    customer, tokens, seats = setup_metered(client)
+    once = client.v1.prices.create({"currency": "usd", "product_data": {"name": "Once"},
+                                    "unit_amount": 5})
+    sub = client.v1.subscriptions.create({"customer": customer.id,
+                                          "items": [{"price": tokens.id}, {"price": seats.id}]})
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.subscription_items.create({"subscription": sub.id, "price": once.id})
+    assert refused.value.param == "price"
+    first = client.v1.subscription_items.list({"subscription": sub.id, "limit": 1})
+    assert len(first.data) == 1 and first.has_more
+    rest = client.v1.subscription_items.list({"subscription": sub.id, "limit": 1,
+                                              "starting_after": first.data[0].id})
+    assert len(rest.data) == 1 and not rest.has_more and rest.data[0].id != first.data[0].id
+    lines = client.v1.invoices.line_items.list(sub.latest_invoice, {"limit": 1})  # type: ignore
+    assert len(lines.data) == 1
+    with server.client(server.new_account_key()) as http:  # 1735689600.0 is an integer
+        clock = http.post("/v1/test_helpers/test_clocks", json={"frozen_time": 1735689600.0})
+        assert clock.status_code == 200 and clock.json()["frozen_time"] == 1735689600

@@ -793,7 +793,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             "tax_rates": ignored(array(STR), "metered computes no taxes")}, errors=(404,)),
     ("GET", "/v1/subscription_items"): listing(
         "List a subscription's items", "Subscription items", "subscription_item",
-        {"subscription": Required(string(maxLength=100))}, expandable=False, paged=False),
+        {"subscription": Required(string(maxLength=100))}, expandable=False),
     ("GET", "/v1/subscription_items/{id}"): op("Retrieve a subscription item",
                                                "Subscription items", "subscription_item"),
     ("POST", "/v1/subscription_items/{id}"): op(
@@ -824,7 +824,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/v1/invoices/{id}"): op("Update an invoice", "Invoices", "invoice", {
         "description": string(maxLength=1500), "metadata": METADATA, "auto_advance": BOOL}),
     ("GET", "/v1/invoices/{id}/lines"): listing("List an invoice's lines", "Invoices",
-                                                "line_item", paged=False),
+                                                "line_item"),
     ("POST", "/v1/invoices/{id}/finalize"): op(
         "Finalize a draft invoice", "Invoices", "invoice",
         {"auto_advance": ignored(BOOL, "finalized invoices are final")}),

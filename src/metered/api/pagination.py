@@ -48,3 +48,30 @@ def _cursor_pk(conn: sqlite3.Connection, table: str, object_id: str | None, para
 
 def list_envelope(url: str, data: Sequence[dict[str, Any]], has_more: bool) -> dict[str, Any]:
     return {"object": "list", "data": list(data), "has_more": has_more, "url": url}
+
+
+def page_of(params: Params, data: Sequence[dict[str, Any]], param_prefix: str = ""
+            ) -> tuple[list[dict[str, Any]], bool]:
+    """A page of a short list held in memory (a subscription's items, an invoice's lines), in
+    the list's order: `limit`, and `starting_after` / `ending_before` by object id."""
+    limit = params.int("limit", minimum=1, maximum=100) or 10
+    after = params.str("starting_after")
+    before = params.str("ending_before")
+    if after and before:
+        raise InvalidRequestError(
+            "You may only specify one of these parameters: starting_after, ending_before.",
+            param="ending_before",
+        )
+    ids = [item.get("id") for item in data]
+    if after or before:
+        cursor = after or before
+        if cursor not in ids:
+            raise NotFoundError(f"No such object: '{cursor}'",
+                                param="starting_after" if after else "ending_before")
+        at = ids.index(cursor)
+        if after:
+            rest = list(data[at + 1:])
+            return rest[:limit], len(rest) > limit
+        head = list(data[:at])
+        return head[-limit:], len(head) > limit
+    return list(data[:limit]), len(data) > limit

@@ -224,6 +224,8 @@ class Params:
             return None
         if isinstance(value, bool):
             raise invalid_param(self.name(key), f"Invalid integer: {self.name(key)}.")
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            value = int(value)  # JSON's 1735689600.0 is an integer to JSON Schema too
         if isinstance(value, str):
             text = value.strip()
             if not re.fullmatch(r"-?\d{1,19}", text):

@@ -48,7 +48,11 @@ class ItemChange:
     quantity: int | None = None
     deleted: bool = False
     metadata: dict[str, str] | None = None
-    param: str = "items"
+    param: str = "items"  # the entry's parameter name ("items[0]"), "" when top-level
+
+    def name(self, field: str) -> str:
+        """The parameter an error about `field` names: items[0][price], or price."""
+        return f"{self.param}[{field}]" if self.param else field
 
 
 @dataclass(slots=True)
@@ -85,7 +89,7 @@ def _check_price(price: Price, currency: str | None, interval: tuple[str, int] |
 def _quantity_for(price: Price, change: ItemChange, default: int) -> int:
     if price.recurring_usage_type == "metered":
         if change.quantity not in (None, 1):
-            raise invalid_param(f"{change.param}[quantity]",
+            raise invalid_param(change.name("quantity"),
                                 "A metered price's item takes no quantity: usage is metered.")
         return 1
     return default if change.quantity is None else change.quantity
@@ -115,14 +119,14 @@ def create_subscription(conn: sqlite3.Connection, caller: Caller, spec: Subscrip
     prices: list[Price] = []
     for change in spec.items:
         if change.price_id is None:
-            raise invalid_param(f"{change.param}[price]", "Each item needs a price.")
+            raise invalid_param(change.name("price"), "Each item needs a price.")
         price = get_price(conn, caller, change.price_id)
         first = prices[0] if prices else None
         _check_price(price, first.currency if first else None,
                      (first.recurring_interval, first.recurring_interval_count) if first else None,
-                     f"{change.param}[price]")
+                     change.name("price"))
         if any(p.pk == price.pk for p in prices):
-            raise invalid_param(f"{change.param}[price]",
+            raise invalid_param(change.name("price"),
                                 f"The price {price.id} is on two items of the subscription.")
         prices.append(price)
     interval, count = prices[0].recurring_interval, prices[0].recurring_interval_count
@@ -169,7 +173,7 @@ def _json(value: dict[str, str]) -> str:
 def _insert_item(conn: sqlite3.Connection, subscription_pk: int, price: Price, quantity: int,
                  change: ItemChange, at: int) -> int:
     if quantity < 0:
-        raise invalid_param(f"{change.param}[quantity]", "quantity must not be negative.")
+        raise invalid_param(change.name("quantity"), "quantity must not be negative.")
     cur = conn.execute(
         "INSERT INTO subscription_items (id, subscription_pk, metadata, created)"
         " VALUES (?,?,?,?)", (new_id("si"), subscription_pk, _json(change.metadata or {}), at),
@@ -194,7 +198,7 @@ def change_items(conn: sqlite3.Connection, caller: Caller, sub: Subscription,
         item = _item(sub, change) if change.id else None
         if item is None:
             if change.deleted:
-                raise invalid_param(f"{change.param}[deleted]", "deleted needs an item id.")
+                raise invalid_param(change.name("deleted"), "deleted needs an item id.")
             price = _price_for(conn, caller, sub, change, None)
             quantity = _quantity_for(price, change, 1)
             item_pk = _insert_item(conn, sub.pk, price, quantity, change, at)
@@ -232,20 +236,20 @@ def _item(sub: Subscription, change: ItemChange) -> Item:
     for item in sub.live_items:
         if item.id == change.id:
             return item
-    raise invalid_param(f"{change.param}[id]",
+    raise invalid_param(change.name("id"),
                         f"No such subscription item on {sub.id}: '{change.id}'")
 
 
 def _price_for(conn: sqlite3.Connection, caller: Caller, sub: Subscription,
                change: ItemChange, replacing: Price | None) -> Price:
     if change.price_id is None:
-        raise invalid_param(f"{change.param}[price]", "A new item needs a price.")
+        raise invalid_param(change.name("price"), "A new item needs a price.")
     price = get_price(conn, caller, change.price_id)
     _check_price(price, sub.currency, (sub.interval, sub.interval_count),
-                 f"{change.param}[price]")
+                 change.name("price"))
     taken = {item.current.price_pk for item in sub.live_items}
     if price.pk in taken and (replacing is None or replacing.pk != price.pk):
-        raise invalid_param(f"{change.param}[price]",
+        raise invalid_param(change.name("price"),
                             f"The price {price.id} is already on an item of {sub.id}.")
     return price
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from metered.api.expand import check_expand
 from metered.api.http import Request, Response
-from metered.api.pagination import list_envelope, page_request
+from metered.api.pagination import list_envelope, page_of, page_request
 from metered.billing.announcements import invoice_changed
 from metered.billing.clock_time import customer_time
 from metered.billing.customers import get_customer
@@ -107,8 +107,9 @@ def register(app: App) -> None:
         conn = app.engine.reader()
         invoice = get_invoice(conn, request.require_caller, request.path_params["id"])
         wire = invoice_wire(conn, scheduler.view(invoice))
-        return Response.json(list_envelope(f"/v1/invoices/{invoice.id}/lines",
-                                           wire["lines"]["data"], False))
+        lines, has_more = page_of(params, wire["lines"]["data"])
+        return Response.json(list_envelope(f"/v1/invoices/{invoice.id}/lines", lines,
+                                           has_more))
 
     async def update(request: Request) -> Response:
         caller = request.require_caller

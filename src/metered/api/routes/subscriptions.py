@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from metered.api.expand import check_expand
 from metered.api.http import Request, Response
-from metered.api.pagination import list_envelope, page_request
+from metered.api.pagination import list_envelope, page_of, page_request
 from metered.api.params import Params
 from metered.billing import subscription_lifecycle as lifecycle
 from metered.billing.announcements import subscription_changed
@@ -317,7 +317,8 @@ def register_items(app: App) -> None:
                                params.req_str("subscription", max_length=100))
         data = [item_wire(item, sub, get_price_by_pk(conn, item.current.price_pk).to_wire())
                 for item in sub.live_items]
-        return Response.json(list_envelope("/v1/subscription_items", data, False))
+        page, has_more = page_of(params, data)
+        return Response.json(list_envelope("/v1/subscription_items", page, has_more))
 
     app.router.add("POST", "/v1/subscription_items", create)
     app.router.add("GET", "/v1/subscription_items", list_)
