@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: install install-test serve test lint bench
+.PHONY: install install-test serve test lint bench services-up services-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,12 @@ bench: install-test
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
+
+# PostgreSQL and Kafka on loopback for tests/integration (docs/operations.md). `make test` needs
+# neither target: its fixtures start them when METERED_TEST_* are unset.
+services-up:
+	scripts/services up
+	@scripts/services env
+
+services-down:
+	scripts/services down
