@@ -1,0 +1,5 @@
+"""`python -m metered.api.openapi` prints the document."""
+
+from metered.api.openapi.document import main
+
+main()
