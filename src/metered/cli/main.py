@@ -126,6 +126,22 @@ def accounts_create(
     typer.echo(secret)
 
 
+@app.command("migrate")
+def migrate_command(
+    store: Annotated[str | None, typer.Option(
+        "--store", envvar="METERED_STORE",
+        help="postgresql://user:password@host:port/db, or a SQLite file (default: the embedded"
+             " store of --data-dir).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Bring a store's schema to the newest revision (Alembic; SQLite or PostgreSQL)."""
+    from metered.store.migrate import upgrade  # noqa: PLC0415
+
+    target = store or str(resolve_data_dir(data_dir) / "metered.sqlite3")
+    revision = upgrade(target)
+    typer.echo(f"schema at revision {revision}")
+
+
 @app.command("backup")
 def backup_command(
     target: Annotated[Path, typer.Argument(help="The backup file to write.")],
