@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from conftest import ROOT
 from metered.api.openapi import fresh_router, route_table
+
+from conftest import ROOT
 
 
 def test_every_route_is_in_the_matrix() -> None:
