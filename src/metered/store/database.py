@@ -106,11 +106,13 @@ class Database:
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Columns added to existing tables since version 3 (CREATE TABLE IF NOT EXISTS keeps an
-    old table as it was): version 4 added customers.test_clock_pk."""
+    """Changes to existing tables since version 3 (CREATE TABLE IF NOT EXISTS keeps an old
+    table as it was): version 4 added customers.test_clock_pk; the scheduler's partial indexes
+    replaced subscriptions_due (Alembic revision 0002)."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(customers)")}
     if "test_clock_pk" not in columns:
         conn.execute("ALTER TABLE customers ADD COLUMN test_clock_pk INTEGER")
+    conn.execute("DROP INDEX IF EXISTS subscriptions_due")
 
 
 class Checkpointer:

@@ -4,8 +4,8 @@
 `sqlite:///path`) or a PostgreSQL database (`postgresql://user:password@host:port/db`, through
 psycopg). The revisions live in metered/store/migrations/versions; a new one is generated from
 the schema module with `alembic revision --autogenerate` against a store at the previous head.
-The embedded server still creates its SQLite schema itself at start-up (store.database) and
-is stamped at the head its tables match.
+The embedded server still creates its SQLite schema itself at start-up (store.database); such
+a store is adopted at the head.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
+
+from metered.store.database import Database
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -37,16 +39,18 @@ def _config(url: str) -> Config:
     return config
 
 
-BASELINE = "0001"
-
-
 def upgrade(store: str, revision: str = "head") -> str:
-    """Migrate the store to `revision`; returns the revision it is at. A store the embedded
-    server made (its tables, no Alembic history) is first stamped at the baseline it matches."""
+    """Migrate the store to `revision`; returns the revision it is at. An embedded store the
+    server made (its tables, no Alembic history) is first brought to the current schema the
+    way the server does at start-up, then stamped at the head."""
     url = engine_url(store)
     config = _config(url)
     if current_revision(store) is None and _has_tables(url):
-        command.stamp(config, BASELINE)
+        if not url.startswith("sqlite:"):
+            raise RuntimeError(f"{store} has tables but no migration history: not a store"
+                               " `metered migrate` made")
+        Database(Path(url.removeprefix("sqlite:///"))).create_schema()
+        command.stamp(config, "head")
     command.upgrade(config, revision)
     return current_revision(store) or ""
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -323,7 +324,14 @@ subscriptions = Table(
     Column("created", BigInteger, nullable=False),
     Index("subscriptions_by_account", "account_pk", "livemode", "pk"),
     Index("subscriptions_by_customer", "customer_pk"),
-    Index("subscriptions_due", "status", "current_period_end"),
+    # The billing scheduler's next period end and next cancel_at, per clock (NULL: the wall
+    # clock), read every second: partial indexes on the live subscriptions only.
+    Index("subscriptions_period_ends", "test_clock_pk", "current_period_end",
+          sqlite_where=text("status != 'canceled'"),
+          postgresql_where=text("status != 'canceled'")),
+    Index("subscriptions_cancel_ats", "test_clock_pk", "cancel_at",
+          sqlite_where=text("status != 'canceled' AND cancel_at IS NOT NULL"),
+          postgresql_where=text("status != 'canceled' AND cancel_at IS NOT NULL")),
 )
 
 subscription_items = Table(

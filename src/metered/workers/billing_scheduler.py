@@ -63,12 +63,20 @@ class Action:
 
 def next_action(conn: sqlite3.Connection, clock_pk: int | None, until: int) -> Action | None:
     """The earliest billing action due at or before `until` on the clock (None: wall clock)."""
-    turn = conn.execute(
-        "SELECT pk, CASE WHEN cancel_at IS NOT NULL AND cancel_at < current_period_end"
-        " THEN cancel_at ELSE current_period_end END AS due FROM subscriptions"
-        " WHERE status != 'canceled' AND test_clock_pk IS ? ORDER BY due, pk LIMIT 1",
+    # A subscription is due at the earlier of its period end and its cancel_at: the earliest
+    # of all is the earlier of the earliest period end and the earliest cancel_at, each read
+    # off its partial index (store.schema) rather than a scan of every subscription.
+    ends = conn.execute(
+        "SELECT pk, current_period_end FROM subscriptions WHERE status != 'canceled'"
+        " AND test_clock_pk IS ? ORDER BY current_period_end LIMIT 1", (clock_pk,),
+    ).fetchone()
+    cancels = conn.execute(
+        "SELECT pk, cancel_at FROM subscriptions WHERE status != 'canceled'"
+        " AND cancel_at IS NOT NULL AND test_clock_pk IS ? ORDER BY cancel_at LIMIT 1",
         (clock_pk,),
     ).fetchone()
+    turn = min((row for row in (ends, cancels) if row is not None), key=lambda r: (r[1], r[0]),
+               default=None)
     draft = conn.execute(
         "SELECT pk, finalize_at FROM invoices WHERE status='draft' AND finalize_at IS NOT NULL"
         " AND test_clock_pk IS ? ORDER BY finalize_at, pk LIMIT 1", (clock_pk,),
