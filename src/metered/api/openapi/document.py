@@ -135,7 +135,7 @@ def _operation(method: str, path: str, auth: str, spec: Operation) -> dict[str, 
         parameters += [_query_parameter(name, schema) for name, schema in spec.params.items()]
     if parameters:
         out["parameters"] = parameters
-    responses: dict[str, Any] = {str(spec.status): _answer(spec, path)}
+    responses: dict[str, Any] = {str(spec.status): _answer(spec)}
     for status in _error_statuses(method, path, auth, spec):
         responses[str(status)] = {"$ref": f"#/components/responses/{status}"}
     if path == "/readyz":  # not ready: the same object, its checks saying why
@@ -145,10 +145,9 @@ def _operation(method: str, path: str, auth: str, spec: Operation) -> dict[str, 
     return out
 
 
-def _answer(spec: Operation, path: str) -> dict[str, Any]:
-    media = "text/plain" if path == "/metrics" else "application/json"
+def _answer(spec: Operation) -> dict[str, Any]:
     return {"description": "OK" if spec.status == 200 else "Accepted",
-            "content": {media: {"schema": spec.returns}}}
+            "content": {media: {"schema": spec.returns} for media in spec.media}}
 
 
 def _error_statuses(method: str, path: str, auth: str, spec: Operation) -> list[int]:

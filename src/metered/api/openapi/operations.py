@@ -76,6 +76,7 @@ class Operation:
     is_list: bool = False
     exactly_one: tuple[str, ...] = ()  # of the body's params (closed())
     at_most_one: tuple[tuple[str, str], ...] = ()
+    media: tuple[str, ...] = ("application/json",)  # of the answer (200)
 
 
 def op(summary: str, tag: str, returns: str | Schema, params: dict[str, Any] | None = None,
@@ -109,8 +110,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         obj({"status": enum("ready", "not ready"),
              "checks": {"type": "object", "additionalProperties": STR}})),
     ("GET", "/metrics"): op("Prometheus metrics (counts only, no tenant's data)", "Health",
-                            {"type": "string"}),
+                            {"type": "string"}, media=("text/plain",)),
     ("GET", "/openapi.json"): op("This OpenAPI 3.1 document", "Health", ANY_OBJECT),
+    # the dashboard (docs/dashboard.md): static files, no auth; the page asks for a key
+    ("GET", "/dashboard"): op(
+        "The dashboard's page (HTML)", "Dashboard", {"type": "string"}, media=("text/html",),
+        description="A single page that asks for a secret key and charts usage, customers,"
+                    " invoices and refused events through this API."),
+    ("GET", "/dashboard/static/{name}"): op(
+        "A file of the dashboard (app.js, app.css, chart.umd.min.js)", "Dashboard",
+        {"type": "string"}, media=("text/javascript", "text/css", "text/html"), errors=(404,)),
     # customers
     ("POST", "/v1/customers"): op(
         "Create a customer", "Customers", "customer",

@@ -14,6 +14,7 @@ def register_all(app: App) -> None:
         credit_holds,
         credits,
         customers,
+        dashboard,
         events,
         health,
         invoices,
@@ -30,5 +31,5 @@ def register_all(app: App) -> None:
 
     for module in (health, customers, meters, meter_events, v2, test_clocks, products, prices,
                    subscriptions, invoices, credits, credit_holds, alerts, webhook_endpoints,
-                   events, openapi):
+                   events, openapi, dashboard):
         module.register(app)
