@@ -154,7 +154,11 @@ def _ok(response: httpx.Response) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def tenant(server: Server) -> Iterator[Tenant]:
     """A fresh account holding one object of each kind, whose ids go in the paths."""
-    key = server.new_account_key()
+    yield make_tenant(server, server.new_account_key())
+
+
+def make_tenant(server: Server, key: str) -> Tenant:
+    """One object of each kind, made with `key` (tests/api/test_isolation.py uses it too)."""
     with server.client(key) as http:
         post = lambda path, **data: _ok(http.post(path, data=data))  # noqa: E731
         clock = post("/v1/test_helpers/test_clocks", frozen_time=str(int(time.time())))
@@ -192,7 +196,7 @@ def tenant(server: Server) -> Iterator[Tenant]:
                     **{"enabled_events[0]": "invoice.paid"})
         event = _ok(http.get("/v1/events"))["data"][0]
         session = post("/v2/billing/meter_event_session")
-        yield Tenant(key, session["authentication_token"], {
+        return Tenant(key, session["authentication_token"], {
             "/v1/customers": on_clock["id"], "/v1/billing/meters": meter["id"],
             "/v1/metered/meters": meter["id"], "/v1/test_helpers/test_clocks": clock["id"],
             "/v1/products": plan["id"], "/v1/prices": metered["id"],
