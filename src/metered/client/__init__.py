@@ -7,6 +7,7 @@ metered server. Layers: `wire` (requests and JSON) and `retries` (policy) are pu
 event batches.
 """
 
+from metered.client.async_client import AsyncClient, AsyncPage
 from metered.client.client import Client
 from metered.client.errors import (
     APIConnectionError,
@@ -37,6 +38,8 @@ from metered.client.sender import BufferFullError, EventSender, RejectedEvent
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "AsyncClient",
+    "AsyncPage",
     "AuthenticationError",
     "BatchResult",
     "BufferFullError",
