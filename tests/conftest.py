@@ -60,8 +60,10 @@ class Server:
 
 
 def start_server(data_dir: Path, *, port: int | None = None, key: str | None = None,
-                 log_path: Path | None = None, env: dict[str, str] | None = None) -> Server:
-    """`env`: variables set for the server process on top of this one's (METERED_...)."""
+                 log_path: Path | None = None, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> Server:
+    """`env`: variables set for the server process on top of this one's (METERED_...);
+    `args`: more options of `metered serve`."""
     port = port or free_port()
     key = key or metered_cli("keys", "create", data_dir=data_dir)
     log_path = log_path or data_dir.parent / f"server-{port}.log"
@@ -69,7 +71,7 @@ def start_server(data_dir: Path, *, port: int | None = None, key: str | None = N
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "metered.cli.main", "serve", "--port", str(port),
-         "--data-dir", str(data_dir), "--log-level", "warning"],
+         "--data-dir", str(data_dir), "--log-level", "warning", *args],
         stdout=log, stderr=log, env=env,
     )
     base_url = f"http://127.0.0.1:{port}"

@@ -69,6 +69,11 @@ class RateLimitError(MeteredError):
     type = "rate_limit_error"
     status = 429
 
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None,
+                 retry_after: float = 1.0):
+        super().__init__(message, code=code, param=param)
+        self.retry_after = retry_after  # seconds: answered as Retry-After
+
 
 class ApiError(MeteredError):
     type = "api_error"

@@ -15,6 +15,7 @@ from metered.accounts import Caller, authenticate_key, hash_key
 from metered.api import idempotency
 from metered.api.fast_events import FastEvents
 from metered.api.http import Request, Response, Router
+from metered.api.rate_limits import RateLimits
 from metered.api.responses import (
     error_response,
     render_outcome,
@@ -47,8 +48,10 @@ MAX_CACHED_CALLERS = 10_000  # keys and meter event sessions, each
 
 
 class App:
-    def __init__(self, engine: Engine, *, manage_engine: bool = True):
+    def __init__(self, engine: Engine, *, manage_engine: bool = True,
+                 rate_limits: RateLimits | None = None):
         self.engine = engine
+        self.rate_limits = rate_limits or RateLimits()
         self.manage_engine = manage_engine
         self.router = Router()
         self.in_flight = idempotency.InFlight()
@@ -134,8 +137,12 @@ class App:
             request.body = await _read_body(receive, route.max_body)
             if route.auth == "secret":
                 request.caller = self.authenticate(headers)
+                self.rate_limits.check(request.caller, headers.get("authorization"),
+                                       route.ingest)
             elif route.auth == "session":
                 request.caller = self.authenticate_session(headers)
+                self.rate_limits.check(request.caller, headers.get("authorization"),
+                                       route.ingest)
             if method == "POST" and request.caller is not None and "idempotency-key" in headers:
                 response = await self._idempotent(request, route.handler)
             else:
@@ -309,5 +316,6 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(engine: Engine, *, manage_engine: bool = True) -> App:
-    return App(engine, manage_engine=manage_engine)
+def create_app(engine: Engine, *, manage_engine: bool = True,
+               rate_limits: RateLimits | None = None) -> App:
+    return App(engine, manage_engine=manage_engine, rate_limits=rate_limits)

@@ -81,6 +81,7 @@ class FastEvents:
 
         try:
             caller = app.authenticate({"authorization": authorization})
+            app.rate_limits.check(caller, authorization, True)
             idem = token = None
             if idempotency_key is not None:
                 idem, token, replay = app.claim_idempotency(caller, idempotency_key, _METHOD,

@@ -3,6 +3,7 @@ answer of a write (stored under its Idempotency-Key in the write's own transacti
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from metered import __version__
 from metered.api.http import Response, encode_json
 from metered.api.idempotency import Idempotency
-from metered.errors import MeteredError
+from metered.errors import MeteredError, RateLimitError
 from metered.ingest.writer import WRITER_STAGES, WriteRequest
 
 STRIPE_VERSION = "2025-09-30.clover"
@@ -23,7 +24,10 @@ FIXED_HEADERS = (
 
 
 def error_response(exc: MeteredError) -> Response:
-    return Response(exc.status, encode_json(exc.to_wire()))
+    response = Response(exc.status, encode_json(exc.to_wire()))
+    if isinstance(exc, RateLimitError):
+        response.headers.append((b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode()))
+    return response
 
 
 def response_headers(response: Response, request_id: str) -> list[tuple[bytes, bytes]]:

@@ -44,6 +44,10 @@ def serve(
     log_format: Annotated[str, typer.Option(
         envvar="METERED_LOG_FORMAT", help="text, or json: one object per line with the"
         " request id.")] = "text",
+    rate_limit: Annotated[list[str] | None, typer.Option(
+        "--rate-limit", help="KIND=RATE[/BURST], repeatable: KIND api-key, api-account,"
+        " ingest-key or ingest-account; RATE requests/s (0: none). Defaults: api-key=1000,"
+        " api-account=5000, ingest unlimited.")] = None,
     invoice_grace_period: Annotated[int, typer.Option(
         envvar="METERED_INVOICE_GRACE_PERIOD", min=0,
         help="Seconds a period's invoice stays a draft, still counting late usage, before it"
@@ -81,7 +85,14 @@ def serve(
     gc.collect()
     gc.freeze()
     typer.echo(f"metered serving on http://{host}:{port} (store: {engine.db.path})", err=True)
-    uvicorn.run(create_app(engine), host=host, port=port, **uvicorn_options(log_level))
+    from metered.api.rate_limits import RateLimits
+
+    try:
+        limits = RateLimits.from_options(rate_limit or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rate-limit") from exc
+    uvicorn.run(create_app(engine, rate_limits=limits), host=host, port=port,
+                **uvicorn_options(log_level))
 
 
 def _with_connection(data_dir: Path | None):  # type: ignore[no-untyped-def]
