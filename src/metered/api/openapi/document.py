@@ -153,7 +153,7 @@ def _answer(spec: Operation) -> dict[str, Any]:
 def _error_statuses(method: str, path: str, auth: str, spec: Operation) -> list[int]:
     if auth == "none":
         return list(spec.errors)
-    statuses = {400, 401, *spec.errors}
+    statuses = {400, 401, 429, *spec.errors}  # 429: api.rate_limits
     if "{" in path or spec.is_list:
         statuses.add(404)
     if method == "POST":
@@ -162,8 +162,12 @@ def _error_statuses(method: str, path: str, auth: str, spec: Operation) -> list[
 
 
 def _error_response(status: int) -> dict[str, Any]:
-    return {"description": STATUS_TEXTS[status],
-            "content": {"application/json": {"schema": ref("Error")}}}
+    answer: dict[str, Any] = {"description": STATUS_TEXTS[status],
+                              "content": {"application/json": {"schema": ref("Error")}}}
+    if status == 429:
+        answer["headers"] = {"Retry-After": {"description": "Seconds to wait before retrying.",
+                                             "schema": {"type": "integer", "minimum": 1}}}
+    return answer
 
 
 def _query_parameter(name: str, schema: Any) -> dict[str, Any]:

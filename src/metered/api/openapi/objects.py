@@ -324,4 +324,5 @@ STATUS_TEXTS = {400: "Invalid request (invalid_request_error or idempotency_erro
                 404: "No such object or URL (invalid_request_error, resource_missing).",
                 409: "A request with the same Idempotency-Key is still running.",
                 413: "The body is too large.",
+                429: "Over a rate limit (rate_limit_error); Retry-After says when to retry.",
                 503: "Not ready."}
