@@ -10,6 +10,8 @@ from metered.accounts.keys import (
     create_key,
     default_account_pk,
     hash_key,
+    revoke_key,
+    roll_key,
 )
 
 __all__ = [
@@ -19,4 +21,6 @@ __all__ = [
     "create_key",
     "default_account_pk",
     "hash_key",
+    "revoke_key",
+    "roll_key",
 ]

@@ -55,3 +55,20 @@ def authenticate_key(conn: sqlite3.Connection, secret: str) -> Caller | None:
     if row is None:
         return None
     return Caller(account_pk=int(row[0]), livemode=bool(row[1]))
+
+
+def revoke_key(conn: sqlite3.Connection, secret: str) -> Caller | None:
+    """Delete the key: it authenticates nothing any more (running servers within their key
+    cache's few seconds). Returns whose it was, or None if no such key."""
+    caller = authenticate_key(conn, secret)
+    if caller is not None:
+        conn.execute("DELETE FROM api_keys WHERE key_hash = ?", (hash_key(secret),))
+    return caller
+
+
+def roll_key(conn: sqlite3.Connection, secret: str) -> str | None:
+    """A new key for the same account and mode, the old one revoked; None if no such key."""
+    caller = revoke_key(conn, secret)
+    if caller is None:
+        return None
+    return create_key(conn, caller.account_pk, livemode=caller.livemode)

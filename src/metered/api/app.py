@@ -8,6 +8,7 @@ import itertools
 import logging
 import secrets
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -45,6 +46,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 MAX_CACHED_CALLERS = 10_000  # keys and meter event sessions, each
+KEY_CACHE_SECONDS = 5.0  # a revoked key works at most this long on a running server
 
 
 class App:
@@ -55,7 +57,7 @@ class App:
         self.manage_engine = manage_engine
         self.router = Router()
         self.in_flight = idempotency.InFlight()
-        self._callers: dict[str, Caller] = {}  # by Authorization header
+        self._callers: dict[str, tuple[Caller, float]] = {}  # by header: (caller, checked at)
         self.sessions: dict[bytes, tuple[Caller, int]] = {}
         self._retention: asyncio.Task[None] | None = None
         self._billing: asyncio.Task[None] | None = None
@@ -200,12 +202,13 @@ class App:
     # --- authentication ----------------------------------------------------------------------
 
     def authenticate(self, headers: dict[str, str]) -> Caller:
-        # By the header as sent: a known key costs one lookup (no parsing, no hash). Keys are
-        # never revoked yet; when they can be, revoking must clear this cache.
+        # By the header as sent: a known key costs one lookup (no parsing, no hash), checked
+        # against the store again after KEY_CACHE_SECONDS, so that a key revoked (metered keys
+        # revoke|roll, in another process) stops working within them.
         header = headers.get("authorization", "")
-        caller = self._callers.get(header)
-        if caller is not None:
-            return caller
+        cached = self._callers.get(header)
+        if cached is not None and time.monotonic() - cached[1] < KEY_CACHE_SECONDS:
+            return cached[0]
         secret = _bearer(headers)
         if not secret.startswith(("sk_test_", "sk_live_")):
             raise AuthenticationError(
@@ -220,7 +223,7 @@ class App:
             )
         if len(self._callers) >= MAX_CACHED_CALLERS:
             self._callers.clear()
-        self._callers[header] = caller
+        self._callers[header] = (caller, time.monotonic())
         return caller
 
     def authenticate_session(self, headers: dict[str, str]) -> Caller:

@@ -10,7 +10,13 @@ from typing import Annotated
 
 import typer
 
-from metered.accounts import create_account, create_key, default_account_pk
+from metered.accounts import (
+    create_account,
+    create_key,
+    default_account_pk,
+    revoke_key,
+    roll_key,
+)
 from metered.cli import resources
 from metered.cli.paths import resolve_data_dir
 from metered.ops.logs import configure_logging
@@ -115,6 +121,45 @@ def keys_create(
         conn.execute("COMMIT")
     finally:
         conn.close()
+    typer.echo(secret)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The secret key to revoke.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a secret key (a running server refuses it within 5 seconds)."""
+    conn = _with_connection(data_dir)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        caller = revoke_key(conn, key)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    if caller is None:
+        typer.echo("no such key", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"revoked the key ending in {key[-4:]}")
+
+
+@keys_app.command("roll")
+def keys_roll(
+    key: Annotated[str, typer.Argument(help="The secret key to replace.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Replace a secret key: a new one for the same account and mode (the last line printed),
+    the old one revoked."""
+    conn = _with_connection(data_dir)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        secret = roll_key(conn, key)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    if secret is None:
+        typer.echo("no such key", err=True)
+        raise typer.Exit(2)
     typer.echo(secret)
 
 
