@@ -180,3 +180,16 @@ def test_item_errors_name_their_parameter_and_short_lists_page(
     with server.client(server.new_account_key()) as http:  # 1735689600.0 is an integer
         clock = http.post("/v1/test_helpers/test_clocks", json={"frozen_time": 1735689600.0})
         assert clock.status_code == 200 and clock.json()["frozen_time"] == 1735689600
+
+
+def test_a_retried_finalize_replays_its_answer(client: stripe.StripeClient,
+                                               server: Server) -> None:
+    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": START})
+    customer, tokens, _ = setup_metered(client, clock.id)
+    client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": tokens.id}]})
+    client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": FEB_1 + 60})
+    draft = client.v1.invoices.list({"customer": customer.id, "status": "draft"}).data[0]
+    first = client.v1.invoices.finalize_invoice(draft.id, options={"idempotency_key": "fin-1"})
+    again = client.v1.invoices.finalize_invoice(draft.id, options={"idempotency_key": "fin-1"})
+    assert first.status == again.status == "paid" and first.number == again.number
+    assert again.last_response.headers.get("idempotent-replayed") == "true"

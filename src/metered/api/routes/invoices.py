@@ -143,9 +143,15 @@ def register(app: App) -> None:
                 f"This invoice is already finalized (status {invoice.status}).",
                 code="invoice_not_editable")
         done = await scheduler.finalize(invoice.pk, customer_time(conn, invoice.customer_pk))
-        conn = app.engine.reader()
-        return Response.json(invoice_wire(conn, InvoiceView.of(done, stored_lines(conn,
-                                                                                  done.pk))))
+        if request.idempotency is None:
+            conn = app.engine.reader()
+            return Response.json(invoice_wire(conn, InvoiceView.of(done, stored_lines(
+                conn, done.pk))))
+        # The finalization ran in the scheduler (one at a time); the answer is stored under
+        # the Idempotency-Key in a write of its own, so that a retry replays it.
+        _, response = await app.write(request, lambda c: stored_wire(c, done.id, caller),
+                                      Response.json)
+        return response
 
     def transition(action: str, accepted: tuple[str, ...]) -> Any:
         async def handler(request: Request) -> Response:
