@@ -35,6 +35,7 @@ from harness import (  # noqa: E402
     start_metered,
     steal_share,
 )
+from ingest import usage_total  # noqa: E402 - the same check as the ingest benchmark's
 from ingest_workload import MODELS, TOKEN_TYPES, batch_workload  # noqa: E402
 from loadgen import run_load  # noqa: E402
 
@@ -83,17 +84,6 @@ def run_sdk(port: int, key: str, customers: list[str], seconds: float, workers: 
     proc.join(timeout=60)
     result["steal_share"] = steal_share(before, cpu_ticks())
     return result
-
-
-def usage_total(port: int, key: str, meter: str, start: int) -> int:
-    client = KeepAliveClient(port, key)
-    try:
-        end = (int(time.time()) // 60 + 2) * 60
-        answer = client.json("GET", f"/v1/metered/meters/{meter}/usage",
-                             {"start_time": start // 60 * 60, "end_time": end})
-    finally:
-        client.close()
-    return int(sum(row["aggregated_value"] for row in answer["data"]))
 
 
 def main() -> None:

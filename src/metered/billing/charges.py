@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from metered.billing.lines import Line, decimal_text
 from metered.billing.prices import Price, get_price_by_pk
+from metered.billing.prorations import product_name
 from metered.ingest.events import MAX_PAST_SECONDS
 from metered.metering.meters import get_meter_by_pk
 from metered.metering.pending import PendingPacks
@@ -113,7 +114,7 @@ class Rater:
         self.pending = pending
         self.customer_pk = customer_pk
         self._prices: dict[int, Price] = {}
-        self._products: dict[int, str] = {}
+        self._products: dict[int, str] = {}  # by price pk: its line label
 
     def price(self, pk: int) -> Price:
         price = self._prices.get(pk)
@@ -122,12 +123,10 @@ class Rater:
         return price
 
     def product_name(self, price: Price) -> str:
-        name = self._products.get(price.product_pk)
+        name = self._products.get(price.pk)
         if name is None:
-            row = self.conn.execute("SELECT name FROM products WHERE pk=?",
-                                    (price.product_pk,)).fetchone()
-            name = self._products[price.product_pk] = row[0] if row else ""
-        return price.nickname or name
+            name = self._products[price.pk] = product_name(self.conn, price)
+        return name
 
     def usage(self, price: Price, charge: Charge) -> list[tuple[dict[str, str | None], Decimal]]:
         """(dimension values, quantity) per group: one group without dimensional pricing."""
