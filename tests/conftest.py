@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import distributed_mode
 import httpx
 import pytest
 
@@ -25,9 +26,12 @@ def free_port() -> int:
 
 def metered_cli(*args: str, data_dir: Path) -> str:
     """Run the `metered` command; returns its last line of stdout."""
+    env = None
+    if distributed_mode.ENABLED:  # the data folder stands for a PostgreSQL store
+        env = {**os.environ, **distributed_mode.store_env(data_dir)}
     out = subprocess.run(
         [sys.executable, "-m", "metered.cli.main", *args, "--data-dir", str(data_dir)],
-        check=True, capture_output=True, text=True, timeout=60,
+        check=True, capture_output=True, text=True, timeout=60, env=env,
     )
     return out.stdout.strip().splitlines()[-1]
 
@@ -39,6 +43,7 @@ class Server:
     key: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    worker: subprocess.Popen[bytes] | None = None  # distributed mode: its `metered worker`
 
     def client(self, key: str | None = None) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, auth=(key or self.key, ""), timeout=30)
@@ -51,12 +56,13 @@ class Server:
                            data_dir=self.data_dir)
 
     def stop(self, sig: int | None = None) -> None:
-        if self.process.poll() is None:
-            if sig is None:
-                self.process.terminate()
-            else:
-                self.process.send_signal(sig)
-            self.process.wait(timeout=30)
+        for process in (self.process, self.worker):
+            if process is not None and process.poll() is None:
+                if sig is None:
+                    process.terminate()
+                else:
+                    process.send_signal(sig)
+                process.wait(timeout=30)
 
 
 def start_server(data_dir: Path, *, port: int | None = None, key: str | None = None,
@@ -69,6 +75,10 @@ def start_server(data_dir: Path, *, port: int | None = None, key: str | None = N
     log_path = log_path or data_dir.parent / f"server-{port}.log"
     log = open(log_path, "ab")  # noqa: SIM115 - closed when the process ends
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    worker = None
+    if distributed_mode.ENABLED:
+        env.update(distributed_mode.store_env(data_dir))
+        worker = distributed_mode.start_worker(data_dir, log_path.with_suffix(".worker.log"))
     process = subprocess.Popen(
         [sys.executable, "-m", "metered.cli.main", "serve", "--port", str(port),
          "--data-dir", str(data_dir), "--log-level", "warning", *args],
@@ -78,14 +88,27 @@ def start_server(data_dir: Path, *, port: int | None = None, key: str | None = N
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            if worker is not None:
+                worker.kill()
             raise RuntimeError(f"server exited: {log_path.read_text()[-2000:]}")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return Server(base_url, data_dir, key, process, log_path)
+                return Server(base_url, data_dir, key, process, log_path, worker)
         except httpx.HTTPError:
             time.sleep(0.05)
     process.kill()
+    if worker is not None:
+        worker.kill()
     raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Distributed mode skips the tests of the embedded store's own machinery."""
+    if distributed_mode.ENABLED:
+        skip = pytest.mark.skip(reason="embedded store only")
+        for item in items:
+            if item.get_closest_marker("embedded_only") is not None:
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from metered.accounts import Caller
 from metered.billing.customers import CustomerDirectory
 from metered.billing.invoices import DEFAULT_GRACE_SECONDS
 from metered.ingest.error_reports import ErrorReports
@@ -65,6 +66,14 @@ class Engine:
 
     def reader(self) -> sqlite3.Connection:
         return self.db.reader()
+
+    def leads(self) -> bool:
+        """Whether this process runs the billing scheduler and webhook dispatcher: the
+        embedded engine is the only process."""
+        return True
+
+    async def read_barrier(self, caller: Caller, token: dict[int, int] | None) -> None:
+        """Read your writes: the embedded store applies events before it answers them."""
 
     @property
     def ingest_generation(self) -> int:

@@ -14,6 +14,8 @@ from metered.ingest.sessions import create_session
 
 from engine_harness import Harness
 
+pytestmark = pytest.mark.embedded_only  # in-process Harness (SQLite)
+
 
 @pytest.fixture
 def harness(tmp_path: Path):  # type: ignore[no-untyped-def]

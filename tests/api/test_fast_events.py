@@ -72,7 +72,8 @@ def _send(server: Server, writes: list[bytes], answers: int = 1, gap: float = 0.
 def _normal(answer: bytes) -> tuple[bytes, list[bytes], Any]:
     head, _, body = answer.partition(b"\r\n\r\n")
     status, *lines = head.split(b"\r\n")
-    volatile = (b"date:", b"request-id:", b"server-timing:", b"content-length:")
+    volatile = (b"date:", b"request-id:", b"server-timing:", b"content-length:",
+                b"metered-consistency-token:")  # distributed mode: the log position
     headers = sorted(line.lower() for line in lines if not line.lower().startswith(volatile))
     data = json.loads(body)
     if isinstance(data, dict):

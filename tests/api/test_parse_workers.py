@@ -75,6 +75,7 @@ def parse_workers(server: Server) -> list[int]:
     return [int(c) for c in children]
 
 
+@pytest.mark.embedded_only  # a parse worker must run (distributed mode parses in-process)
 def test_large_mixed_batch_answers_per_event(server: Server, tenant: Tenant) -> None:
     first = tenant.post([tenant.event(f"a{i}", "1") for i in range(300)])
     assert first["accepted"] == 300
@@ -127,6 +128,7 @@ def test_workers_see_deleted_customers_and_deactivated_meters(tenant: Tenant) ->
     assert tenant.total() == 150 + 150 + 300
 
 
+@pytest.mark.embedded_only  # parse worker processes of a SIGKILLed server
 def test_workers_leave_when_the_server_is_killed(tmp_path: Path) -> None:
     """SIGKILL leaves no clean-up to the server: its parse workers must notice and leave, not
     live on holding the store open."""
@@ -166,6 +168,7 @@ def timing_stages(response: httpx.Response) -> dict[str, float]:
     return stages
 
 
+@pytest.mark.embedded_only  # the embedded pipeline's stages (parse worker)
 def test_ingest_answers_say_where_their_time_went(tenant: Tenant) -> None:
     """Server-Timing on ingest answers: the stages the benchmark's latency breakdown reads."""
     large = json.dumps([tenant.event(f"t{i}", "1") for i in range(300)]).encode()
@@ -185,6 +188,7 @@ def test_ingest_answers_say_where_their_time_went(tenant: Tenant) -> None:
     assert "server-timing" not in tenant.client.get("/v1/customers").headers
 
 
+@pytest.mark.embedded_only  # a parse worker on a SQLite file
 def test_a_worker_whose_server_is_gone_at_start_leaves(tmp_path: Path) -> None:
     """A worker can start after its server is gone (spawning takes a moment): the other end of
     its request pipe is closed by then, so it reads end-of-file at once and leaves."""
@@ -206,6 +210,7 @@ def test_a_worker_whose_server_is_gone_at_start_leaves(tmp_path: Path) -> None:
         os.close(answer_read)
 
 
+@pytest.mark.embedded_only  # in-process Harness (SQLite) and parse pool
 def test_a_worker_killed_mid_stream_is_replaced(tmp_path: Path) -> None:
     """Its tasks are validated in-process instead (None), and a new worker takes the next."""
     h = Harness(tmp_path)

@@ -435,6 +435,7 @@ def test_deleting_the_clock_deletes_its_customers(server: Server) -> None:
 
 # --- every ingest path falls back for a clock customer (in-process, no HTTP) ----------------
 
+@pytest.mark.embedded_only  # in-process Harness (SQLite)
 def test_every_fast_path_leaves_clock_customers_to_validate_event(tmp_path: Any) -> None:
     h = Harness(tmp_path / "data")
     try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import distributed_mode
 import httpx
+
+from metered.store import postgres
 
 from conftest import Server
 
@@ -18,4 +21,16 @@ def test_keys_and_accounts_work_while_serving(server: Server) -> None:
                              data={"name": "k"}).json()
         assert created["livemode"] is livemode
     # Keys are stored hashed: the secret itself is nowhere in the database file.
-    assert test_key.encode() not in (server.data_dir / "metered.sqlite3").read_bytes()
+    assert test_key.encode() not in stored_keys(server)
+
+
+def stored_keys(server: Server) -> bytes:
+    """The embedded store's file, or the PostgreSQL store's api_keys rows."""
+    if not distributed_mode.ENABLED:
+        return (server.data_dir / "metered.sqlite3").read_bytes()
+    conn = postgres.connect(distributed_mode.store_env(server.data_dir)["METERED_STORE"])
+    try:
+        rows = conn.execute("SELECT * FROM api_keys").fetchall()
+    finally:
+        conn.close()
+    return repr(rows).encode()

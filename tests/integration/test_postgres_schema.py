@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from metered.store.migrate import engine_url, head_revision, upgrade
-from metered.store.schema import metadata
+from metered.store.schema import metadata, postgres_metadata
 
 
 @pytest.fixture
@@ -37,9 +37,10 @@ def test_migrations_build_the_schema_on_postgresql(scratch_schema: str) -> None:
     engine = create_engine(engine_url(scratch_schema))
     try:
         assert set(inspect(engine).get_table_names()) == {
-            *metadata.tables, "alembic_version"}
+            *metadata.tables, *postgres_metadata.tables, "alembic_version"}
         with engine.connect() as connection:
-            diff = compare_metadata(MigrationContext.configure(connection), metadata)
+            diff = compare_metadata(MigrationContext.configure(connection),
+                                    [metadata, postgres_metadata])
         assert list(diff) == []
     finally:
         engine.dispose()

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from metered.ops.logs import REQUEST_ID, JsonFormatter
 
@@ -76,6 +77,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.embedded_only  # backs up and restores the SQLite file
 def test_online_backup_and_restore(tmp_path: Path) -> None:
     source = start_server(tmp_path / "source")
     try:

@@ -86,6 +86,7 @@ def test_retry_schedule_doubles_from_the_base_to_a_cap_over_about_three_days() -
     assert retry_delay_ms(1, 0.001, rng) >= 1  # a tiny test base still waits a millisecond
 
 
+@pytest.mark.embedded_only  # in-process Harness (SQLite)
 def test_an_event_exists_iff_its_change_committed(h: Harness) -> None:
     listening(h, "customer.created")
     listening(h, "*")
@@ -108,6 +109,7 @@ def test_record_event_refuses_unknown_types() -> None:
                      {"id": "cus_1"}, 0)
 
 
+@pytest.mark.embedded_only  # in-process Harness (SQLite)
 def test_updates_record_only_what_changed(h: Harness) -> None:
     customer = h.customer()
     h.run(lambda c: update_customer(c, h.caller, customer.id, CustomerChanges(
@@ -121,6 +123,7 @@ def test_updates_record_only_what_changed(h: Harness) -> None:
         "a": 1, "m": {"y": "2", "z": None}}
 
 
+@pytest.mark.embedded_only  # in-process Harness (SQLite)
 def test_deleting_a_test_clock_records_its_customers_deletion(h: Harness) -> None:
     clock = h.run(lambda c: create_test_clock(c, h.caller, 1_767_225_600, "jan"))
     customer = h.run(lambda c: create_customer(c, h.caller, CustomerChanges(
@@ -139,6 +142,7 @@ def _delivery(h: Harness) -> tuple[str, int, int | None, str | None]:
     return row  # type: ignore[no-any-return]
 
 
+@pytest.mark.embedded_only  # in-process Harness (SQLite)
 def test_a_delivery_gives_up_when_the_schedule_runs_out(h: Harness) -> None:
     listening(h, "*")
     h.customer()
@@ -161,6 +165,7 @@ def test_a_delivery_gives_up_when_the_schedule_runs_out(h: Harness) -> None:
     assert _delivery(h)[0] == "failed"
 
 
+@pytest.mark.embedded_only  # in-process Harness (SQLite)
 def test_pending_deliveries_of_a_disabled_endpoint_are_dropped(h: Harness) -> None:
     endpoint_id = listening(h, "customer.created")
     h.customer()
@@ -179,6 +184,7 @@ def test_pending_deliveries_of_a_disabled_endpoint_are_dropped(h: Harness) -> No
     assert h.loop.run_until_complete(one_round()) == 0
 
 
+@pytest.mark.embedded_only  # in-process Harness (SQLite)
 def test_one_endpoint_holds_at_most_two_of_the_four_slots(h: Harness) -> None:
     listening(h, "*")
     listening(h, "*")

@@ -14,8 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import distributed_mode
 import pytest
 import stripe
+
+from metered.store import postgres
 
 from conftest import Server, start_server
 
@@ -215,9 +218,16 @@ def test_failed_deliveries_are_retried_with_backoff(tmp_path: Path, receivers: A
 
 
 def _deliveries(data_dir: Path) -> list[tuple[str, int]]:
+    sql = "SELECT status, attempts FROM webhook_deliveries"
+    if distributed_mode.ENABLED:  # the data folder stands for a PostgreSQL store
+        pg = postgres.connect(distributed_mode.store_env(data_dir)["METERED_STORE"])
+        try:
+            return [tuple(row) for row in pg.execute(sql).fetchall()]  # type: ignore[misc]
+        finally:
+            pg.close()
     conn = sqlite3.connect(data_dir / "metered.sqlite3")
     try:
-        return conn.execute("SELECT status, attempts FROM webhook_deliveries").fetchall()
+        return conn.execute(sql).fetchall()
     finally:
         conn.close()
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from metered.accounts import Caller, authenticate_key, hash_key
 from metered.api import idempotency
+from metered.api.admission import IngestAdmission, Reservation, default_budget_mb
 from metered.api.fast_events import FastEvents
 from metered.api.http import Request, Response, Router
 from metered.api.rate_limits import RateLimits
@@ -24,6 +25,8 @@ from metered.api.responses import (
     server_timing,
     storing,
 )
+from metered.distributed.consistency import CONSISTENCY_HEADER, consistency_token
+from metered.distributed.consistency import decode as decode_token
 from metered.engine import Engine
 from metered.errors import (
     AuthenticationError,
@@ -51,9 +54,13 @@ KEY_CACHE_SECONDS = 5.0  # a revoked key works at most this long on a running se
 
 class App:
     def __init__(self, engine: Engine, *, manage_engine: bool = True,
-                 rate_limits: RateLimits | None = None):
+                 rate_limits: RateLimits | None = None, memory_budget_mb: int | None = None):
         self.engine = engine
         self.rate_limits = rate_limits or RateLimits()
+        # Ingest's memory budget: 429/503 with Retry-After instead of unbounded queues.
+        self.admission = IngestAdmission(
+            (memory_budget_mb or default_budget_mb()) << 20, engine.writer)
+        engine.metrics.watch_admission(self.admission)
         self.manage_engine = manage_engine
         self.router = Router()
         self.in_flight = idempotency.InFlight()
@@ -129,14 +136,18 @@ class App:
                                 param=None, code="resource_missing")
         # ASGI servers send header names in lower case.
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        request = Request(method, path, scope.get("query_string", b""), headers, b"",
-                          path_params, request_id=request_id)
+        query = scope.get("query_string", b"")
+        token, query = consistency_token(headers, query)
+        request = Request(method, path, query, headers, b"", path_params,
+                          request_id=request_id)
         writer = self.engine.writer
         if route.ingest:  # the group commit in progress may wait for it (writer.expect)
             writer.expect(1)
             request.expected = True
+        reserved: Reservation | None = None
         try:
-            request.body = await _read_body(receive, route.max_body)
+            # The key, the rate limits and the ingest budget before the body is read: a
+            # refused request costs its headers only.
             if route.auth == "secret":
                 request.caller = self.authenticate(headers)
                 self.rate_limits.check(request.caller, headers.get("authorization"),
@@ -145,6 +156,14 @@ class App:
                 request.caller = self.authenticate_session(headers)
                 self.rate_limits.check(request.caller, headers.get("authorization"),
                                        route.ingest)
+            if route.ingest:
+                reserved = self.admission.reserve_body(headers.get("content-length"),
+                                                       route.max_body)
+                receive = reserved.receive(receive)
+            request.body = await _read_body(receive, route.max_body)
+            if request.caller is not None and not route.ingest:  # read your writes
+                await self.engine.read_barrier(
+                    request.caller, decode_token(token) if token is not None else None)
             if method == "POST" and request.caller is not None and "idempotency-key" in headers:
                 response = await self._idempotent(request, route.handler)
             else:
@@ -152,6 +171,10 @@ class App:
         finally:
             if request.expected:  # it left without handing events to the writer
                 writer.expect(-1)
+            if reserved is not None:  # answered: its memory is free again
+                reserved.release()
+        if request.consistency is not None:
+            response.headers.append((CONSISTENCY_HEADER, request.consistency.encode()))
         if request.timings:
             response.headers.append((b"server-timing", server_timing(request.timings)))
         return response
@@ -277,6 +300,8 @@ class App:
         write.expected, request.expected = request.expected, False
         outcome = await self.engine.writer.submit(write)
         request.timings += write.stages()
+        if write.consistency is not None:
+            request.consistency = write.consistency
         return outcome, render_outcome(outcome, render)
 
 
@@ -320,5 +345,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 
 
 def create_app(engine: Engine, *, manage_engine: bool = True,
-               rate_limits: RateLimits | None = None) -> App:
-    return App(engine, manage_engine=manage_engine, rate_limits=rate_limits)
+               rate_limits: RateLimits | None = None,
+               memory_budget_mb: int | None = None) -> App:
+    return App(engine, manage_engine=manage_engine, rate_limits=rate_limits,
+               memory_budget_mb=memory_budget_mb)

@@ -36,6 +36,7 @@ from metered.api.responses import (
     writer_timing,
 )
 from metered.api.routes.meter_events import prepare_v1
+from metered.distributed.consistency import CONSISTENCY_HEADER
 from metered.errors import MeteredError
 from metered.ingest.writer import WriteRequest
 from metered.native import extension
@@ -101,13 +102,17 @@ class FastEvents:
                idem: idempotency.Idempotency | None, token: Any,
                answer: Callable[..., None]) -> None:
         """Validate the event and hand it to the group commit; the Idempotency-Key's claim
-        (`token`) is released once answered, or now if this raises."""
+        (`token`) and the request's share of the ingest budget (api.admission) are released
+        once answered, or now if this raises."""
         app = self.app
+        charge = 0
         try:
+            charge = app.admission.admit(len(body))
             event, render = prepare_v1(app, fields, caller, idempotency_key, body)
             write = WriteRequest(events=[event], finish=storing(idem, render))
 
             def written(outcome: Any) -> None:
+                app.admission.release(charge)
                 if token is not None:
                     app.in_flight.release(token)
                 try:
@@ -115,10 +120,14 @@ class FastEvents:
                 except Exception:
                     log.exception("unhandled error on %s %s", _METHOD, _PATH)
                     response = error_response(MeteredError("An unexpected error occurred."))
+                if write.consistency is not None:
+                    response.headers.append((CONSISTENCY_HEADER, write.consistency.encode()))
                 answer(response, writer_timing(write))
 
             app.engine.writer.submit_nowait(write, written)
         except BaseException:
+            if charge:
+                app.admission.release(charge)
             if token is not None:
                 app.in_flight.release(token)
             raise

@@ -11,9 +11,11 @@ from typing import Any
 import msgspec
 
 from metered.accounts import Caller
+from metered.api import limits
 from metered.api.idempotency import Idempotency
 from metered.api.params import Params, decode_form, decode_query
 from metered.errors import InvalidRequestError
+from metered.ingest.batches import too_deep
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 encode_json = _encoder.encode
@@ -53,6 +55,9 @@ class Request:
     expected: bool = False  # announced to the group commit, not yet handed to it
     # Stages of the work done for this request, in milliseconds: sent as Server-Timing.
     timings: list[tuple[str, float]] = field(default_factory=list)
+    # Distributed mode: the log positions of the events this request wrote (answered as the
+    # Metered-Consistency-Token header, whatever the route's answer).
+    consistency: str | None = None
     _params: Params | None = None
 
     @property
@@ -66,6 +71,8 @@ class Request:
             raise InvalidRequestError(
                 f"Invalid JSON body: {exc}.", code="parameter_invalid_json"
             ) from exc
+        except RecursionError as exc:  # nested past the decoder's bound (~1,000 levels)
+            raise too_deep("The JSON body") from exc
 
     def params(self) -> Params:
         """Query parameters for GET/DELETE, the body (form or JSON) for POST."""
@@ -110,7 +117,7 @@ class Router:
         self._fixed: dict[tuple[str, str], Route] = {}
 
     def add(self, method: str, path: str, handler: Handler, *, auth: str = "secret",
-            max_body: int = 1 << 20, ingest: bool = False) -> None:
+            max_body: int = limits.MAX_BODY_BYTES, ingest: bool = False) -> None:
         regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"
         self.routes.append(Route(method, re.compile(regex), handler, auth, max_body, ingest))
         self._fixed.clear()

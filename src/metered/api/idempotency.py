@@ -11,10 +11,11 @@ import sqlite3
 from dataclasses import dataclass
 
 from metered.accounts import Caller
+from metered.api import limits
 from metered.clock import now_seconds
 from metered.errors import IdempotencyError, IdempotencyInFlightError
 
-MAX_KEY_LENGTH = 255
+MAX_KEY_LENGTH = limits.MAX_IDEMPOTENCY_KEY
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +32,11 @@ class Idempotency:
 
     def store(self, conn: sqlite3.Connection, status: int, body: bytes) -> None:
         conn.execute(
-            "INSERT OR REPLACE INTO idempotency_keys (account_pk, livemode, key, fingerprint,"
-            " status, body, created) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO idempotency_keys (account_pk, livemode, key, fingerprint,"
+            " status, body, created) VALUES (?,?,?,?,?,?,?)"
+            " ON CONFLICT (account_pk, livemode, key) DO UPDATE SET"
+            " fingerprint=excluded.fingerprint, status=excluded.status, body=excluded.body,"
+            " created=excluded.created",
             (self.caller.account_pk, self.caller.livemode, self.key, self.fingerprint, status,
              body, now_seconds()),
         )

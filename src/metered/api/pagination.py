@@ -7,15 +7,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from metered.accounts import Caller
+from metered.api import limits
 from metered.api.params import Params
 from metered.errors import InvalidRequestError, NotFoundError
 from metered.store.pages import PageRequest
 
 
+def page_limit(params: Params) -> int:
+    """`limit`: 1 to 100 objects a page, 10 when absent (as on Stripe)."""
+    limit = params.int("limit", minimum=limits.MIN_PAGE_LIMIT, maximum=limits.MAX_PAGE_LIMIT)
+    return limit or limits.DEFAULT_PAGE_LIMIT
+
+
 def page_request(params: Params, conn: sqlite3.Connection, table: str,
                  caller: Caller | None = None) -> PageRequest:
     """`caller` scopes the cursors: another account's or mode's id is no such object."""
-    limit = params.int("limit", minimum=1, maximum=100) or 10
+    limit = page_limit(params)
     after = params.str("starting_after")
     before = params.str("ending_before")
     if after and before:
@@ -54,7 +61,7 @@ def page_of(params: Params, data: Sequence[dict[str, Any]], param_prefix: str = 
             ) -> tuple[list[dict[str, Any]], bool]:
     """A page of a short list held in memory (a subscription's items, an invoice's lines), in
     the list's order: `limit`, and `starting_after` / `ending_before` by object id."""
-    limit = params.int("limit", minimum=1, maximum=100) or 10
+    limit = page_limit(params)
     after = params.str("starting_after")
     before = params.str("ending_before")
     if after and before:

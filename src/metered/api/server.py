@@ -15,9 +15,12 @@ import asyncio
 import socket
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from metered.api import limits
 from metered.api.fast_events import REQUEST_LINE, http_answer
+from metered.api.http import encode_json
+from metered.errors import InvalidRequestError
 from metered.native import extension
 
 
@@ -96,6 +99,21 @@ class MeteredHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._in_message = True
         super().on_message_begin()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request its parser refuses (malformed, or a URL longer than
+        httptools takes), in Stripe's error format instead of plain text; then it closes."""
+        error = InvalidRequestError(
+            f"{msg.rstrip('.')}: malformed HTTP, or a URL longer than {limits.MAX_URL_BYTES}"
+            " bytes.")
+        body = encode_json(error.to_wire())
+        head = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            head += (name, b": ", value, b"\r\n")
+        head += (b"content-type: application/json\r\n",
+                 b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n")
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
 
     def on_message_complete(self) -> None:
         self._in_message = False

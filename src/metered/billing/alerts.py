@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from metered.accounts import Caller
+from metered.billing.clock_time import on_clock
 from metered.billing.lines import decimal_text
 from metered.billing.subscriptions import WireContext
 from metered.errors import InvalidRequestError, NotFoundError
@@ -131,6 +132,7 @@ class Watch:
 def watches(conn: sqlite3.Connection, clock_pk: int | None) -> list[Watch]:
     """Every active alert × customer whose current period (of a subscription billing the
     alert's meter) has no trigger yet, for customers on the clock (None: the wall clock)."""
+    clock, clock_args = on_clock("s.test_clock_pk", clock_pk)
     rows = conn.execute(
         "SELECT DISTINCT a.pk, s.customer_pk, a.meter_pk, a.gte, s.current_period_start,"
         " s.current_period_end FROM billing_alerts a"
@@ -139,11 +141,12 @@ def watches(conn: sqlite3.Connection, clock_pk: int | None) -> list[Watch]:
         " JOIN subscription_item_phases p ON p.price_pk = r.pk AND p.\"end\" IS NULL"
         " JOIN subscription_items i ON i.pk = p.item_pk AND i.deleted_at IS NULL"
         " JOIN subscriptions s ON s.pk = i.subscription_pk AND s.status = 'active'"
-        " WHERE a.status = 'active' AND s.test_clock_pk IS ?"
+        f" WHERE a.status = 'active' AND {clock}"
         " AND (a.customer_pk IS NULL OR a.customer_pk = s.customer_pk)"
         " AND NOT EXISTS (SELECT 1 FROM alert_triggers t WHERE t.alert_pk = a.pk"
-        " AND t.customer_pk = s.customer_pk AND t.period_start = s.current_period_start)",
-        (clock_pk,),
+        " AND t.customer_pk = s.customer_pk AND t.period_start = s.current_period_start)"
+        " ORDER BY a.pk, s.customer_pk, s.current_period_start",
+        clock_args,
     ).fetchall()
     return [Watch(r[0], r[1], r[2], Decimal(r[3]), r[4], r[5]) for r in rows]
 
@@ -154,8 +157,9 @@ def trigger_alert(conn: sqlite3.Connection, watch: Watch, value: Decimal, at: in
     if alert.status != "active":
         return False
     cur = conn.execute(
-        "INSERT OR IGNORE INTO alert_triggers (alert_pk, customer_pk, period_start, value,"
-        " triggered_at) VALUES (?,?,?,?,?)",
+        "INSERT INTO alert_triggers (alert_pk, customer_pk, period_start, value,"
+        " triggered_at) VALUES (?,?,?,?,?)"
+        " ON CONFLICT (alert_pk, customer_pk, period_start) DO NOTHING",
         (watch.alert_pk, watch.customer_pk, watch.period_start, decimal_text(value), at),
     )
     if cur.rowcount == 0:

@@ -56,7 +56,7 @@ _LEDGER = ("SELECT pk, id, livemode, kind, amount, invoice_pk, invoice_line_id, 
            " l.effective_at AS effective_at, l.created AS created, g.id AS grant_id,"
            " g.currency AS currency, g.test_clock_pk AS test_clock_pk,"
            " l.account_pk AS account_pk, l.customer_pk AS customer_pk, l.grant_pk AS grant_pk"
-           " FROM credit_ledger l JOIN credit_grants g ON g.pk = l.grant_pk)")
+           " FROM credit_ledger l JOIN credit_grants g ON g.pk = l.grant_pk) AS ledger")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from metered.accounts import Caller
+from metered.billing.clock_time import on_clock
 from metered.billing.credit_burn import GrantBalance, LineShare, burn_down
 from metered.billing.metadata import merge_metadata
 from metered.billing.prices import get_price, get_price_by_pk
@@ -276,10 +277,11 @@ def line_credits(conn: sqlite3.Connection, invoice_pk: int) -> dict[str, list[tu
 def due_expiries(conn: sqlite3.Connection, clock_pk: int | None, until: int
                  ) -> tuple[int, int] | None:
     """(grant pk, expires_at) of the earliest expiry not yet written, by `until`."""
+    clock, clock_args = on_clock("test_clock_pk", clock_pk)
     row = conn.execute(
         "SELECT pk, expires_at FROM credit_grants WHERE expired=0 AND voided_at IS NULL"
-        " AND expires_at IS NOT NULL AND expires_at <= ? AND test_clock_pk IS ?"
-        " ORDER BY expires_at, pk LIMIT 1", (until, clock_pk),
+        f" AND expires_at IS NOT NULL AND expires_at <= ? AND {clock}"
+        " ORDER BY expires_at, pk LIMIT 1", (until, *clock_args),
     ).fetchone()
     return None if row is None else (int(row[0]), int(row[1]))
 

@@ -184,7 +184,8 @@ def delete_customers_on_clock(conn: sqlite3.Connection, clock: TestClock) -> lis
     """Delete every customer attached to a test clock (the clock is being deleted)."""
     where = "account_pk=? AND livemode=? AND test_clock_pk=? AND deleted=0"  # account's index
     args = (clock.account_pk, clock.livemode, clock.pk)
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM customers WHERE {where}", args).fetchall()
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM customers WHERE {where} ORDER BY pk",
+                        args).fetchall()
     for row in rows:
         record_event(conn, clock.account_pk, clock.livemode, "customer.deleted",
                      _row(row).to_wire(), clock.frozen_time)
@@ -225,6 +226,11 @@ class CustomerDirectory:
             customer.pk, customer.account_pk, customer.livemode, customer.deleted,
             customer.test_clock_pk,
         )
+
+    def forget_all(self) -> None:
+        """Drop every entry (other processes may have deleted customers): reloaded lazily."""
+        self._entries = {}
+        self.generation += 1
 
     def lookup(self, conn: sqlite3.Connection, caller: Caller, customer_id: str) -> int | None:
         """The customer's pk if the ingest fast paths may take its events: it exists, is live,

@@ -37,11 +37,23 @@ DataDir = Annotated[
 ]
 
 
+Store = Annotated[str | None, typer.Option(
+    "--store", envvar="METERED_STORE",
+    help="postgresql://user:password@host:port/db: the distributed store (with --log);"
+         " default: the embedded store of --data-dir.", show_default=False)]
+Log = Annotated[str | None, typer.Option(
+    "--log", envvar="METERED_LOG",
+    help="kafka://host:port/topic[?partitions=N]: the event log of distributed mode (with a"
+         " postgresql --store).", show_default=False)]
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     data_dir: DataDir = None,
+    store: Store = None,
+    log: Log = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     parse_workers: Annotated[int | None, typer.Option(
         envvar="METERED_PARSE_WORKERS", min=0,
@@ -62,8 +74,14 @@ def serve(
         envvar="METERED_WEBHOOK_RETRY_BASE_SECONDS", min=0.001,
         help="Seconds before a failed webhook delivery is tried again; each retry waits twice"
              " as long, up to 360 times this, for about three days at the default.")] = 60.0,
+    memory_budget: Annotated[int | None, typer.Option(
+        "--memory-budget", envvar="METERED_MEMORY_BUDGET", min=16, metavar="MB",
+        help="Memory for ingest requests in flight (bodies, decoded events, the writer's"
+             " queue); past it ingest answers 429 with Retry-After. Default: 512, or 1/8 of"
+             " the machine's memory if less.", show_default=False)] = None,
 ) -> None:
-    """Run the API server on the embedded store (SQLite, no other service)."""
+    """Run the API server: on the embedded store (SQLite, no other service), or stateless on
+    PostgreSQL and Kafka (--store and --log; `metered worker` applies the log)."""
     import uvicorn
 
     from metered.api import create_app
@@ -80,8 +98,18 @@ def serve(
     from metered.ingest.parse_pool import default_workers
 
     workers = default_workers() if parse_workers is None else parse_workers
-    engine = Engine.open(directory, parse_workers=workers, grace_seconds=invoice_grace_period,
-                         webhook_retry_base_seconds=webhook_retry_base)
+    if (store is None) != (log is None) or (store and not store.startswith("postgres")):
+        raise typer.BadParameter("distributed mode needs both --store postgresql://... and"
+                                 " --log kafka://...")
+    if store is not None and log is not None:
+        from metered.distributed import DistributedEngine
+
+        engine: Engine = DistributedEngine(store, log, grace_seconds=invoice_grace_period,
+                                           webhook_retry_base_seconds=webhook_retry_base)
+    else:
+        engine = Engine.open(directory, parse_workers=workers,
+                             grace_seconds=invoice_grace_period,
+                             webhook_retry_base_seconds=webhook_retry_base)
     # Fail-stop: a writer that failed takes no more writes; exit so that a supervisor restarts
     # the server, which rebuilds its in-memory state from the store (everything acknowledged
     # is durable: the same as after a crash).
@@ -90,18 +118,59 @@ def serve(
     # cyclic GC's scans, which otherwise lengthen the pauses that show in p99 latencies.
     gc.collect()
     gc.freeze()
-    typer.echo(f"metered serving on http://{host}:{port} (store: {engine.db.path})", err=True)
+    from metered.store.postgres import redact
+
+    where = engine.db.path or f"{redact(store or '')} + {log}"
+    typer.echo(f"metered serving on http://{host}:{port} (store: {where})", err=True)
     from metered.api.rate_limits import RateLimits
 
     try:
         limits = RateLimits.from_options(rate_limit or [])
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--rate-limit") from exc
-    uvicorn.run(create_app(engine, rate_limits=limits), host=host, port=port,
-                **uvicorn_options(log_level))
+    uvicorn.run(create_app(engine, rate_limits=limits, memory_budget_mb=memory_budget),
+                host=host, port=port, **uvicorn_options(log_level))
 
 
-def _with_connection(data_dir: Path | None):  # type: ignore[no-untyped-def]
+@app.command()
+def worker(
+    store: Store = None,
+    log: Log = None,
+    group: Annotated[str, typer.Option(
+        envvar="METERED_WORKER_GROUP", help="The Kafka consumer group of the workers.")
+    ] = "metered-workers",
+    batch_records: Annotated[int, typer.Option(
+        min=1, help="Records applied per PostgreSQL transaction, at most.")] = 2_000,
+    session_timeout_ms: Annotated[int, typer.Option(
+        min=1_000, help="Kafka session timeout: a worker silent this long loses its"
+        " partitions to the others.")] = 10_000,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[str, typer.Option(
+        envvar="METERED_LOG_FORMAT", help="text or json.")] = "text",
+) -> None:
+    """Apply the Kafka event log to the PostgreSQL store, as one of a consumer group."""
+    import signal
+
+    from metered.store.postgres import redact
+    from metered.workers.log_consumer import LogWorker
+
+    if not store or not store.startswith("postgres") or not log:
+        raise typer.BadParameter("metered worker needs --store postgresql://... and"
+                                 " --log kafka://...")
+    configure_logging(log_level, log_format)
+    worker = LogWorker(store, log, group=group, batch_records=batch_records,
+                       session_timeout_ms=session_timeout_ms)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: worker.stop())
+    typer.echo(f"metered worker applying {log} to {redact(store)}", err=True)
+    worker.run()
+
+
+def _with_connection(data_dir: Path | None, store: str | None = None):  # type: ignore[no-untyped-def]
+    if store is not None and store.startswith("postgres"):
+        from metered.store.postgres import connect as connect_postgres
+
+        return connect_postgres(store)
     directory = resolve_data_dir(data_dir)
     db = open_database(directory, cache_mb=16)
     return connect(db.path, cache_mb=16)
@@ -110,10 +179,11 @@ def _with_connection(data_dir: Path | None):  # type: ignore[no-untyped-def]
 @keys_app.command("create")
 def keys_create(
     data_dir: DataDir = None,
+    store: Store = None,
     live: Annotated[bool, typer.Option("--live", help="A live-mode key (sk_live_...).")] = False,
 ) -> None:
     """Create a secret key for the default account; the key is the last line printed."""
-    conn = _with_connection(data_dir)
+    conn = _with_connection(data_dir, store)
     try:
         conn.execute("BEGIN IMMEDIATE")
         account_pk = default_account_pk(conn)
@@ -128,9 +198,10 @@ def keys_create(
 def keys_revoke(
     key: Annotated[str, typer.Argument(help="The secret key to revoke.")],
     data_dir: DataDir = None,
+    store: Store = None,
 ) -> None:
     """Revoke a secret key (a running server refuses it within 5 seconds)."""
-    conn = _with_connection(data_dir)
+    conn = _with_connection(data_dir, store)
     try:
         conn.execute("BEGIN IMMEDIATE")
         caller = revoke_key(conn, key)
@@ -147,10 +218,11 @@ def keys_revoke(
 def keys_roll(
     key: Annotated[str, typer.Argument(help="The secret key to replace.")],
     data_dir: DataDir = None,
+    store: Store = None,
 ) -> None:
     """Replace a secret key: a new one for the same account and mode (the last line printed),
     the old one revoked."""
-    conn = _with_connection(data_dir)
+    conn = _with_connection(data_dir, store)
     try:
         conn.execute("BEGIN IMMEDIATE")
         secret = roll_key(conn, key)
@@ -166,10 +238,11 @@ def keys_roll(
 @accounts_app.command("create")
 def accounts_create(
     data_dir: DataDir = None,
+    store: Store = None,
     name: Annotated[str | None, typer.Option(help="A name for the account.")] = None,
 ) -> None:
     """Create another account; prints its first test key on the last line."""
-    conn = _with_connection(data_dir)
+    conn = _with_connection(data_dir, store)
     try:
         conn.execute("BEGIN IMMEDIATE")
         default_account_pk(conn)  # the first account is always the default one

@@ -4,7 +4,8 @@
 Depends on httpx and msgspec only, never on the server's packages, so it works against any
 metered server. Layers: `wire` (requests and JSON) and `retries` (policy) are pure and shared;
 `transport` does the HTTP; `resources/` maps API operations to typed calls; `batching` prepares
-event batches.
+event batches. The background sender (`sender`) queues `queued_events` and posts them with
+`batch_requests` over `connection`, a lean HTTP/1.1 connection of its own.
 """
 
 from metered.client.async_client import AsyncClient, AsyncPage

@@ -44,7 +44,7 @@ class Client:
                  timeout: float = 30.0, max_retries: int = 3, batch_size: int = 1000,
                  flush_interval: float = 0.25, max_buffered: int = 100_000,
                  on_full: Literal["block", "raise"] = "block",
-                 on_error: ErrorHandler | None = None, sender_workers: int = 4):
+                 on_error: ErrorHandler | None = None, sender_workers: int = 8):
         key = api_key or os.environ.get("METERED_API_KEY")
         if not key:
             raise AuthenticationError(

@@ -43,7 +43,12 @@ class Adjustment:
 
 def cancel_event(conn: sqlite3.Connection, applier: EventApplier, caller: Caller,
                  event_name: str, identifier: str) -> Adjustment:
-    """Runs on the writer thread (it consults the writer's dedupe index)."""
+    """Runs on the writer thread (it consults the writer's dedupe index). On the PostgreSQL
+    store the seen-set is a table: ingest.pg_adjustments."""
+    if getattr(conn, "dialect", None) == "postgresql":
+        from metered.ingest import pg_adjustments  # noqa: PLC0415
+
+        return pg_adjustments.cancel_event(conn, caller, event_name, identifier)  # type: ignore[no-any-return]
     key = dedupe_key(caller.account_pk, caller.livemode, event_name, identifier)
     seq = applier.find_event(conn, key)
     if seq is None:

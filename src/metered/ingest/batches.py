@@ -37,6 +37,8 @@ def decode_batch(body: bytes, content_type: str) -> list[Any]:
                 raise InvalidRequestError(
                     f"Line {number} is not valid JSON: {exc}.", code="parameter_invalid_json"
                 ) from exc
+            except RecursionError as exc:
+                raise too_deep(f"Line {number}") from exc
             if len(events) > MAX_BATCH:
                 break
     else:
@@ -46,6 +48,8 @@ def decode_batch(body: bytes, content_type: str) -> list[Any]:
             raise InvalidRequestError(
                 f"Invalid JSON body: {exc}.", code="parameter_invalid_json"
             ) from exc
+        except RecursionError as exc:
+            raise too_deep("The JSON body") from exc
         events = decoded.get("events") if isinstance(decoded, dict) else decoded
         if not isinstance(events, list):
             raise InvalidRequestError(
@@ -61,6 +65,15 @@ def decode_batch(body: bytes, content_type: str) -> list[Any]:
     if not events:
         raise InvalidRequestError("The batch is empty.", code="parameter_missing", param="events")
     return events
+
+
+def too_deep(what: str) -> InvalidRequestError:
+    """JSON nested deeper than the decoder follows (msgspec raises RecursionError near
+    Python's recursion limit, ~1,000 levels): refused whole, as malformed JSON is."""
+    return InvalidRequestError(
+        f"{what} nests arrays and objects too deeply to be decoded.",
+        code="parameter_invalid_json",
+    )
 
 
 Validated = tuple[list[ValidatedEvent], list[int], list[EventResult | None]]
@@ -98,7 +111,7 @@ def validate_raw(validator: BatchValidator, raw: Any, position: int,
             "rejected", identifier if isinstance(identifier, str) else None,
             exc.code, exc.message, exc.param,
         )
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         # A validation bug must cost one event its answer, not the whole batch: log it loudly.
         log.exception("validating event %d of %s raised", position, request_id)
         identifier = raw.get("identifier")

@@ -27,9 +27,21 @@ from metered.ingest.events import (
 from metered.metering.meters import MeterRegistry
 from metered.metering.quantity import QuantityError, parse_scaled
 
-MAX_IDENTIFIER = 255
+# The limits of one meter event, the same on every path (docs/limits.md; api.limits lists them
+# all). The native fast paths are handed these values and leave an event past one of them to
+# validate_event, which refuses it naming the param.
+MAX_EVENT_NAME = 100
+MAX_IDENTIFIER = 255  # Stripe documents 100: every identifier Stripe takes is taken
 MAX_PAYLOAD_KEYS = 100
-MAX_PAYLOAD_BYTES = 16_384
+# Longer than any key a meter can read (100): a bound, not a format. Kept above what a payload
+# of the batch fast paths (under wire_batch.SMALL_PAYLOAD, 506 bytes) can hold, so that those
+# paths, the Rust one included, need not check it.
+MAX_PAYLOAD_KEY_LENGTH = 500
+MAX_PAYLOAD_BYTES = 16_384  # the payload as JSON, in UTF-8 bytes
+# Nesting of JSON values in a payload (the payload itself is level 1): far below the decoder's
+# recursion bound, so that a stored payload always decodes and encodes again. Above what a
+# payload under 506 bytes can reach (~250), for the same reason as MAX_PAYLOAD_KEY_LENGTH.
+MAX_PAYLOAD_DEPTH = 256
 MAX_UNIQUE_VALUE = 256
 MAX_DIMENSION_VALUE = 200
 _SCALE = 10**12
@@ -125,8 +137,10 @@ def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, n
     event_name = raw.get("event_name")
     if event_name is None or event_name == "":
         raise missing_param("event_name")
-    if not isinstance(event_name, str) or len(event_name) > 100:
-        raise invalid_param("event_name", "event_name must be a string of at most 100 characters.")
+    if not isinstance(event_name, str) or len(event_name) > MAX_EVENT_NAME:
+        raise invalid_param(
+            "event_name", f"event_name must be a string of at most {MAX_EVENT_NAME} characters."
+        )
     meter = ctx.meters.for_event(caller, event_name)
     if meter is None:
         if ctx.meters.inactive_with_event(caller, event_name) is not None:
@@ -152,8 +166,7 @@ def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, n
         if payload is None or payload == "":
             raise missing_param("payload")
         raise invalid_param("payload", "payload must be an object.")
-    if len(payload) > MAX_PAYLOAD_KEYS:
-        raise invalid_param("payload", f"payload can have at most {MAX_PAYLOAD_KEYS} keys.")
+    check_payload_shape(payload)
 
     customer_id = payload.get(meter.customer_key)
     if customer_id is None or customer_id == "":
@@ -227,23 +240,61 @@ def validate_event(raw: Mapping[str, Any], caller: Caller, ctx: IngestContext, n
                         f"payload[{key}]", "A dimension value must be a string or a number."
                     ) from None
                 if len(dim) > MAX_DIMENSION_VALUE:
-                    raise invalid_param(f"payload[{key}]", "A dimension value is too long.")
+                    raise invalid_param(
+                        f"payload[{key}]", f"A dimension value can have at most"
+                        f" {MAX_DIMENSION_VALUE} characters.")
             dim_values.append(dim)
         dims = _json_encode(dim_values).decode()
 
     ts = parse_timestamp(raw.get("timestamp"), now, clock=clock)
     try:
-        payload_json = _json_encode(payload).decode()
-    except (TypeError, msgspec.EncodeError) as exc:
+        payload_bytes = _json_encode(payload)
+    except (TypeError, ValueError, msgspec.EncodeError) as exc:
         raise invalid_param("payload", "payload must hold only JSON values.") from exc
-    if len(payload_json) > MAX_PAYLOAD_BYTES:
-        raise invalid_param("payload", f"payload must be at most {MAX_PAYLOAD_BYTES} bytes.")
+    if len(payload_bytes) > MAX_PAYLOAD_BYTES:  # UTF-8 bytes, as the native paths count them
+        raise invalid_param(
+            "payload", f"payload must be at most {MAX_PAYLOAD_BYTES} bytes as JSON (UTF-8)."
+        )
+    payload_json = payload_bytes.decode()
 
     return ValidatedEvent(
         key=dedupe_key(caller.account_pk, caller.livemode, event_name, identifier),
         meter=meter, customer_pk=customer_pk, dims=dims, ts=ts, identifier=identifier,
         value=value, scaled=scaled, payload=payload_json,
     )
+
+
+def check_payload_shape(payload: Mapping[str, Any]) -> None:
+    """The payload's number of keys, their lengths and its nesting, each within its limit;
+    checked before anything reads deeper into it (str() of a value nested a thousand levels
+    deep raises RecursionError)."""
+    if len(payload) > MAX_PAYLOAD_KEYS:
+        raise invalid_param("payload", f"payload can have at most {MAX_PAYLOAD_KEYS} keys.")
+    if max(map(len, payload), default=0) > MAX_PAYLOAD_KEY_LENGTH:  # keys are text (JSON, form)
+        key = next(k for k in payload if len(k) > MAX_PAYLOAD_KEY_LENGTH)
+        raise invalid_param(f"payload[{key}]", "A payload key can have at most"
+                            f" {MAX_PAYLOAD_KEY_LENGTH} characters.")
+    for value in payload.values():
+        if type(value) is dict or type(value) is list:  # only then is there nesting to walk
+            if nesting_exceeds(payload, MAX_PAYLOAD_DEPTH):
+                raise invalid_param("payload", f"payload can nest objects and arrays at most"
+                                    f" {MAX_PAYLOAD_DEPTH} levels deep.")
+            break
+
+
+def nesting_exceeds(value: object, limit: int) -> bool:
+    """Whether `value` nests objects and arrays more than `limit` levels deep (an object of
+    scalars is one level). Breadth first, without recursion."""
+    level, depth = [value], 0
+    while True:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            return False
+        depth += 1
+        if depth > limit:
+            return True
+        level = [child for item in containers
+                 for child in (item.values() if isinstance(item, dict) else item)]
 
 
 def plain_quantity(raw_value: object) -> tuple[str, int] | None:
@@ -350,9 +401,16 @@ class BatchValidator:
         try:
             payload_json = _json_encode(payload)
             material = plan.key_prefix + identifier.encode()
-        except (TypeError, ValueError, msgspec.EncodeError):  # e.g. lone surrogates
+        except (TypeError, ValueError, RecursionError, msgspec.EncodeError):  # lone surrogates
             return None
         if len(payload_json) > MAX_PAYLOAD_BYTES:
+            return None
+        # A payload of at most 500 bytes holds no key longer than 500 characters and no
+        # nesting deeper than 250 levels: only a longer one is looked into.
+        if len(payload_json) > MAX_PAYLOAD_KEY_LENGTH and (
+            any(len(k) > MAX_PAYLOAD_KEY_LENGTH for k in payload)
+            or nesting_exceeds(payload, MAX_PAYLOAD_DEPTH)
+        ):
             return None
         key = hashlib.blake2b(material, digest_size=16).digest()
         return ValidatedEvent(key, plan.meter, customer_pk, dims, ts, identifier, value, scaled,

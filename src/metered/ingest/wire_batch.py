@@ -47,6 +47,8 @@ from metered.metering.quantity import LO_BITS, LO_MASK
 
 # A payload shorter than this cannot hold more than MAX_PAYLOAD_KEYS (100) keys: 101 keys take
 # at least `{` + 101 x `"":0` + 100 commas + `}` = 506 bytes, fewer than MAX_PAYLOAD_BYTES too.
+# Nor a key longer than MAX_PAYLOAD_KEY_LENGTH, nor nesting deeper than MAX_PAYLOAD_DEPTH: the
+# fast paths (this one and the native one) need not check those.
 SMALL_PAYLOAD = 506
 _NULL = msgspec.Raw(b"null")
 
@@ -176,8 +178,8 @@ def _envelopes(body: bytes) -> list[_Envelope] | None:
             return _decode_array(body)
         if start == b"{":
             return _decode_wrapped(body).events
-    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
-        return None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # ValidationError too
+        return None  # ingest.batches refuses it, or decodes it and says what is wrong
     return None
 
 
@@ -260,7 +262,11 @@ def decode_columns(body: bytes, caller: Caller, ctx: IngestContext, now: int,
         while row is not None and row[0] < position:
             columns.append_row(row)
             row = next(fast, None)
-        outcome = validate_raw(validator, _as_raw(envelopes[position]), position, request_id)
+        try:
+            raw_event = _as_raw(envelopes[position])
+        except RecursionError:  # a payload nested too deeply to decode: ingest.batches says so
+            return None
+        outcome = validate_raw(validator, raw_event, position, request_id)
         if isinstance(outcome, ValidatedEvent):
             columns.add(position, outcome)
         else:

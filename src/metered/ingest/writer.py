@@ -13,6 +13,7 @@ validated, not yet submitted: `expect`); it never waits for requests that do not
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import queue
@@ -37,6 +38,7 @@ GROUP_TARGET_EVENTS = 8_000
 GROUP_WAIT_SECONDS = 0.005
 BUSY_COMMIT_SECONDS = 0.004
 IDLE_FLUSH_SECONDS = 1.0
+DRAIN_GROUPS = 64  # the drain rate is measured over the last this many groups
 WRITER_STAGES = ("queue", "apply", "flush", "commit")  # WriteRequest.stages()
 
 
@@ -60,6 +62,9 @@ class WriteRequest:
     # perf_counter() stamps: submitted, its group's transaction began, the group's requests
     # were applied, the pending coarse packs were flushed, COMMIT (with fsync) returned.
     stamps: tuple[float, ...] = ()
+    # Distributed mode: the log positions of the events (distributed.consistency), answered
+    # as the Metered-Consistency-Token header.
+    consistency: str | None = None
 
     def stages(self) -> list[tuple[str, float]]:
         """Where this request's time went in the writer, in milliseconds (Server-Timing)."""
@@ -113,6 +118,16 @@ class GroupCommitWriter:
         self.groups = 0
         self.last_group_size = 0
         self._busy = False
+        # The load, for admission control (api.admission, docs/operations.md): work units
+        # (events; 1 per other write) submitted, on the event loop's thread, and answered, on
+        # the writer's; when the commit in progress began (0.0: none); and per recent group,
+        # its work units and the seconds it took, for the drain rate.
+        self.submitted_work = 0
+        self.answered_work = 0
+        self.group_started = 0.0
+        self._drained: collections.deque[tuple[int, float]] = collections.deque()
+        self._drained_work = 0
+        self._drained_seconds = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -150,6 +165,7 @@ class GroupCommitWriter:
         if request.callback is None:
             request.future = loop.create_future()
         request.stamps = (time.perf_counter(),)
+        self.submitted_work += request.weight
         # Requests submitted in the same turn of the event loop go to the writer together: one
         # wake-up of the writer thread (and one GIL hand-over) instead of one per request.
         outbox = self._outbox.get(loop)
@@ -174,6 +190,41 @@ class GroupCommitWriter:
         """An ingest request arrived (+1) or left without writing (-1); on the event loop."""
         self._incoming += n
 
+    # --- the load, read by admission control (api.admission) ------------------------------
+
+    def accepting(self) -> bool:
+        """False once the writer failed or is stopping: no write will be taken."""
+        return not self._stopping
+
+    def backlog(self) -> int:
+        """Work units (events) submitted and not answered yet: queued or being committed."""
+        return self.submitted_work - self.answered_work
+
+    def busy_for(self, now: float) -> float:
+        """Seconds the commit in progress has taken so far (0.0 when idle); long means the
+        store takes no writes (a lock held by another process, a stalled disk)."""
+        started = self.group_started
+        return now - started if started else 0.0
+
+    def drain_rate(self) -> float:
+        """Events per second the writer commits while busy, over its last DRAIN_GROUPS groups
+        (0.0 until it has committed any): how fast a backlog empties, whatever the load."""
+        seconds = self._drained_seconds
+        return self._drained_work / seconds if seconds > 0 else 0.0
+
+    def _drain(self, work: int, started: float) -> None:
+        """A group of `work` units was answered (writer thread)."""
+        self.answered_work += work
+        spent = time.monotonic() - started
+        drained = self._drained
+        if len(drained) == DRAIN_GROUPS:
+            old_work, old_spent = drained.popleft()
+            self._drained_work -= old_work
+            self._drained_seconds -= old_spent
+        drained.append((work, spent))
+        self._drained_work += work
+        self._drained_seconds += spent
+
     # --- writer thread -------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -196,6 +247,7 @@ class GroupCommitWriter:
             except queue.Empty:
                 return
             if requests:
+                self.answered_work += sum(request.weight for request in requests)
                 self._answer_all([(request, error) for request in requests])
 
     def _serve(self) -> None:
@@ -204,10 +256,10 @@ class GroupCommitWriter:
                 first = self._queue.get(timeout=IDLE_FLUSH_SECONDS)
             except queue.Empty:
                 if self.applier.unflushed.rows:  # idle: write the pending coarse cells out now
-                    self._commit_group([], flush=True)
+                    self._commit_timed([], flush=True)
                 continue
             if first is None:
-                self._commit_group([])  # writes the pending coarse cells out (_stopping is set)
+                self._commit_timed([])  # writes the pending coarse cells out (_stopping is set)
                 return
             group = list(first)
             weight = sum(request.weight for request in first)
@@ -233,7 +285,8 @@ class GroupCommitWriter:
                 group += nxt
                 weight += sum(request.weight for request in nxt)
             started = time.monotonic()
-            self._commit_group(group)
+            self._commit_timed(group)
+            self._drain(weight, started)
             # Busy: the next request is likely already on its way (a commit took a while).
             self._busy = time.monotonic() - started >= BUSY_COMMIT_SECONDS
             self.applier.prepare_flush()
@@ -241,9 +294,17 @@ class GroupCommitWriter:
                     and self.applier.flush_due(paused=True)):
                 # Nothing on its way: write the coarse packs out now, in a commit of their
                 # own, rather than in the group of the next requests (which would wait for it).
-                self._commit_group([], flush=True)
+                self._commit_timed([], flush=True)
             if stop_after:
                 return
+
+    def _commit_timed(self, group: list[WriteRequest], flush: bool = False) -> None:
+        """_commit_group, with `group_started` set meanwhile (busy_for)."""
+        self.group_started = time.monotonic()
+        try:
+            self._commit_group(group, flush)
+        finally:
+            self.group_started = 0.0
 
     def _commit_group(self, group: list[WriteRequest], flush: bool = False) -> None:
         conn = self.conn

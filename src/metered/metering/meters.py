@@ -218,7 +218,7 @@ def list_meters(conn: sqlite3.Connection, caller: Caller, page: PageRequest,
 
 
 def load_all_meters(conn: sqlite3.Connection) -> list[Meter]:
-    return [_row_to_meter(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM meters")]
+    return [_row_to_meter(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM meters ORDER BY pk")]
 
 
 class MeterRegistry:

@@ -349,7 +349,12 @@ def summarize(conn: sqlite3.Connection, q: SummaryQuery, pending: PendingPacks
     """Summaries ordered by window start, then by group; empty windows are kept when ungrouped.
 
     Reads one snapshot of the rollups plus the writer's pending pack deltas: exact totals.
+    On the PostgreSQL store, reads its rollups (metering.pg_usage; nothing is pending there).
     """
+    if getattr(conn, "dialect", None) == "postgresql":
+        from metered.metering import pg_usage  # noqa: PLC0415
+
+        return pg_usage.summarize(conn.raw, q)  # type: ignore[attr-defined]
     with pending.snapshot(conn) as blocks:
         return _summarize(conn, q, blocks)
 

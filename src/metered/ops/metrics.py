@@ -6,10 +6,10 @@ hot path); gauges that cost a query (the webhook backlog) are read when scraped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from metered.ingest.columnar import ALL_ACCEPTED
 from metered.ingest.writer import WriteRequest
@@ -48,6 +48,10 @@ class Metrics:
                                      registry=r)
         self.writer_failed = Gauge("metered_writer_failed", "1 once the writer has failed"
                                    " (the server then exits and restarts).", registry=r)
+
+    def watch_admission(self, admission: Admission) -> None:
+        """Expose an ingest budget's use (api.admission), read when scraped."""
+        self.registry.register(_AdmissionCollector(admission))
 
     def observe_group(self, group: list[WriteRequest]) -> None:
         """A committed group (on the writer thread): its events' outcomes and ack latencies."""
@@ -98,6 +102,66 @@ class _Rejections:
         for code, count in sorted(self._totals.items()):
             family.add_metric([code], count)
         yield family
+
+    def describe(self):  # type: ignore[no-untyped-def]
+        return []
+
+
+class _Load(Protocol):
+    def backlog(self) -> int: ...
+
+    def drain_rate(self) -> float: ...
+
+
+class Admission(Protocol):
+    """What the metrics read of api.admission.IngestAdmission (ops does not import api)."""
+
+    budget: int
+    in_flight: int
+    requests: int
+    peak: int
+    admitted: int
+    refused: dict[str, int]
+    load: _Load
+
+    def queue_seconds(self) -> float: ...
+
+
+class _AdmissionCollector:
+    """The ingest budget (docs/operations.md, "Backpressure and the memory budget")."""
+
+    def __init__(self, admission: Admission):
+        self._admission = admission
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        a = self._admission
+        for name, text, value in (
+            ("metered_ingest_budget_bytes", "The memory budget of ingest work in flight"
+             " (metered serve --memory-budget).", a.budget),
+            ("metered_ingest_in_flight_bytes", "Memory reserved by the ingest requests in"
+             " flight (admitted, not answered yet).", a.in_flight),
+            ("metered_ingest_in_flight_peak_bytes", "The most memory ingest requests held at"
+             " once since the start.", a.peak),
+            ("metered_ingest_in_flight_requests", "Ingest requests admitted and not answered"
+             " yet.", a.requests),
+            ("metered_ingest_queue_seconds", "How long the ingest work in flight takes to be"
+             " answered at the current rate: the wait of a request admitted now.",
+             a.queue_seconds()),
+            ("metered_write_backlog_events", "Events (1 per other write) submitted to the"
+             " writer and not answered yet.", a.load.backlog()),
+            ("metered_writer_drain_rate", "Events per second the writer commits while busy"
+             " (over its recent groups): what a backlog drains at.", a.load.drain_rate()),
+        ):
+            yield GaugeMetricFamily(name, text, value=value)
+        yield CounterMetricFamily("metered_ingest_admitted", "Ingest requests admitted under"
+                                  " the budget.", value=a.admitted)
+        refused = CounterMetricFamily("metered_ingest_refused", "Ingest requests refused"
+                                      " before their body was read: budget or queue (429),"
+                                      " unavailable (503), too_large (413).",
+                                      labels=["reason"])
+        for reason, count in sorted(a.refused.items()):
+            refused.add_metric([reason], count)
+        yield refused
 
     def describe(self):  # type: ignore[no-untyped-def]
         return []

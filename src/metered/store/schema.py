@@ -10,6 +10,8 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -17,6 +19,10 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+# On PostgreSQL, integers are 64-bit and flags are 0/1 integers, as they are on SQLite: domain
+# SQL (`deleted = 0`, amounts in minor units past 2**31) then means the same on both stores.
+Int = Integer().with_variant(BigInteger(), "postgresql")
+Flag = Boolean().with_variant(SmallInteger(), "postgresql")
 
 SCHEMA_VERSION = 4  # 4: billing tables, customers.test_clock_pk (store.database upgrades 3)
 # 3: rollup_packs replaced rollups (a version 2 store is upgraded at start)
@@ -24,7 +30,7 @@ SCHEMA_VERSION = 4  # 4: billing tables, customers.test_clock_pk (store.database
 accounts = Table(
     "accounts",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
     Column("name", Text),
     Column("created", BigInteger, nullable=False),
@@ -34,8 +40,8 @@ api_keys = Table(
     "api_keys",
     metadata,
     Column("key_hash", LargeBinary, primary_key=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
     Column("last4", Text, nullable=False),
     Column("created", BigInteger, nullable=False),
     sqlite_with_rowid=False,
@@ -44,27 +50,27 @@ api_keys = Table(
 customers = Table(
     "customers",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
     Column("email", Text),
     Column("name", Text),
     Column("description", Text),
     Column("metadata", Text, nullable=False, default="{}"),
     Column("created", BigInteger, nullable=False),
-    Column("deleted", Boolean, nullable=False, default=False),
-    Column("test_clock_pk", Integer),  # the customer lives on this test clock's time
+    Column("deleted", Flag, nullable=False, default=False),
+    Column("test_clock_pk", Int),  # the customer lives on this test clock's time
     Index("customers_by_account", "account_pk", "livemode", "pk"),
 )
 
 meters = Table(
     "meters",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
     Column("display_name", Text, nullable=False),
     Column("event_name", Text, nullable=False),
     Column("formula", Text, nullable=False),
@@ -82,8 +88,8 @@ meters = Table(
 dimension_sets = Table(
     "dimension_sets",
     metadata,
-    Column("dims_pk", Integer, primary_key=True),
-    Column("meter_pk", Integer, nullable=False),
+    Column("dims_pk", Int, primary_key=True),
+    Column("meter_pk", Int, nullable=False),
     Column("dims", Text, nullable=False),
     UniqueConstraint("meter_pk", "dims"),
 )
@@ -95,8 +101,8 @@ dimension_sets = Table(
 event_segments = Table(
     "event_segments",
     metadata,
-    Column("first_seq", Integer, primary_key=True),
-    Column("count", Integer, nullable=False),
+    Column("first_seq", Int, primary_key=True),
+    Column("count", Int, nullable=False),
     Column("ingested_ms", BigInteger, nullable=False),
     Column("fps", LargeBinary, nullable=False),
     Column("keys", LargeBinary, nullable=False),
@@ -109,9 +115,9 @@ event_segments = Table(
 extreme_events = Table(
     "extreme_events",
     metadata,
-    Column("meter_pk", Integer, primary_key=True),
-    Column("customer_pk", Integer, primary_key=True),
-    Column("dims_pk", Integer, primary_key=True),
+    Column("meter_pk", Int, primary_key=True),
+    Column("customer_pk", Int, primary_key=True),
+    Column("dims_pk", Int, primary_key=True),
     Column("ts", BigInteger, primary_key=True),
     Column("seq", BigInteger, primary_key=True),
     Column("value_hi", BigInteger, nullable=False),
@@ -122,13 +128,13 @@ extreme_events = Table(
 meter_event_adjustments = Table(
     "meter_event_adjustments",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
     Column("event_name", Text, nullable=False),
     Column("identifier", Text, nullable=False),
-    Column("seq", Integer, nullable=False, unique=True),
+    Column("seq", Int, nullable=False, unique=True),
     Column("created_ms", BigInteger, nullable=False),
 )
 
@@ -138,9 +144,9 @@ meter_event_adjustments = Table(
 rollup_packs = Table(
     "rollup_packs",
     metadata,
-    Column("meter_pk", Integer, primary_key=True),
-    Column("customer_pk", Integer, primary_key=True),
-    Column("level", Integer, primary_key=True),
+    Column("meter_pk", Int, primary_key=True),
+    Column("customer_pk", Int, primary_key=True),
+    Column("level", Int, primary_key=True),
     Column("bucket", BigInteger, primary_key=True),
     Column("cells", LargeBinary, nullable=False),
     sqlite_with_rowid=False,
@@ -161,11 +167,11 @@ rollup_deltas = Table(
 rollup_extremes = Table(
     "rollup_extremes",
     metadata,
-    Column("meter_pk", Integer, primary_key=True),
-    Column("customer_pk", Integer, primary_key=True),
-    Column("level", Integer, primary_key=True),
+    Column("meter_pk", Int, primary_key=True),
+    Column("customer_pk", Int, primary_key=True),
+    Column("level", Int, primary_key=True),
     Column("bucket", BigInteger, primary_key=True),
-    Column("dims_pk", Integer, primary_key=True),
+    Column("dims_pk", Int, primary_key=True),
     Column("max_hi", BigInteger),
     Column("max_lo", BigInteger),
     Column("last_ts", BigInteger),
@@ -178,13 +184,13 @@ rollup_extremes = Table(
 rollup_uniques = Table(
     "rollup_uniques",
     metadata,
-    Column("meter_pk", Integer, primary_key=True),
-    Column("customer_pk", Integer, primary_key=True),
-    Column("level", Integer, primary_key=True),
+    Column("meter_pk", Int, primary_key=True),
+    Column("customer_pk", Int, primary_key=True),
+    Column("level", Int, primary_key=True),
     Column("bucket", BigInteger, primary_key=True),
-    Column("dims_pk", Integer, primary_key=True),
+    Column("dims_pk", Int, primary_key=True),
     Column("value", Text, primary_key=True),
-    Column("refs", Integer, nullable=False),
+    Column("refs", Int, nullable=False),
     sqlite_with_rowid=False,
 )
 
@@ -200,11 +206,11 @@ engine_state = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
-    Column("account_pk", Integer, primary_key=True),
-    Column("livemode", Boolean, primary_key=True),
+    Column("account_pk", Int, primary_key=True),
+    Column("livemode", Flag, primary_key=True),
     Column("key", Text, primary_key=True),
     Column("fingerprint", LargeBinary, nullable=False),
-    Column("status", Integer, nullable=False),
+    Column("status", Int, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("created", BigInteger, nullable=False),
     sqlite_with_rowid=False,
@@ -215,8 +221,8 @@ meter_event_sessions = Table(
     metadata,
     Column("token_hash", LargeBinary, primary_key=True),
     Column("id", Text, nullable=False),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
     Column("created", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     sqlite_with_rowid=False,
@@ -230,31 +236,31 @@ meter_event_sessions = Table(
 products = Table(
     "products",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
     Column("name", Text, nullable=False),
     Column("description", Text),
-    Column("active", Boolean, nullable=False),
+    Column("active", Flag, nullable=False),
     Column("unit_label", Text),
-    Column("default_price_pk", Integer),
+    Column("default_price_pk", Int),
     Column("metadata", Text, nullable=False, default="{}"),
     Column("created", BigInteger, nullable=False),
     Column("updated", BigInteger, nullable=False),
-    Column("deleted", Boolean, nullable=False, default=False),
+    Column("deleted", Flag, nullable=False, default=False),
     Index("products_by_account", "account_pk", "livemode", "pk"),
 )
 
 prices = Table(
     "prices",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
-    Column("product_pk", Integer, nullable=False),
-    Column("active", Boolean, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
+    Column("product_pk", Int, nullable=False),
+    Column("active", Flag, nullable=False),
     Column("currency", Text, nullable=False),
     Column("type", Text, nullable=False),  # one_time or recurring
     Column("billing_scheme", Text, nullable=False),  # per_unit or tiered
@@ -264,9 +270,9 @@ prices = Table(
     Column("transform_divide_by", BigInteger),
     Column("transform_round", Text),
     Column("recurring_interval", Text),
-    Column("recurring_interval_count", Integer),
+    Column("recurring_interval_count", Int),
     Column("recurring_usage_type", Text),
-    Column("meter_pk", Integer),
+    Column("meter_pk", Int),
     Column("lookup_key", Text),
     Column("nickname", Text),
     Column("dimensional", Text),  # native: {"dimension_keys": [...], "rates": [...]}
@@ -281,45 +287,45 @@ prices = Table(
 test_clocks = Table(
     "test_clocks",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
     Column("name", Text),
     Column("frozen_time", BigInteger, nullable=False),
     Column("status", Text, nullable=False),
     Column("created", BigInteger, nullable=False),
     Column("deletes_after", BigInteger, nullable=False),
-    Column("deleted", Boolean, nullable=False, default=False),
+    Column("deleted", Flag, nullable=False, default=False),
     Index("test_clocks_by_account", "account_pk", "livemode", "pk"),
 )
 
 subscriptions = Table(
     "subscriptions",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
-    Column("customer_pk", Integer, nullable=False),
-    Column("test_clock_pk", Integer),  # the customer's, when the subscription was created
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
+    Column("customer_pk", Int, nullable=False),
+    Column("test_clock_pk", Int),  # the customer's, when the subscription was created
     Column("currency", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("interval", Text, nullable=False),
-    Column("interval_count", Integer, nullable=False),
+    Column("interval_count", Int, nullable=False),
     Column("billing_cycle_anchor", BigInteger, nullable=False),
     Column("current_period_start", BigInteger, nullable=False),
     Column("current_period_end", BigInteger, nullable=False),
     Column("start_date", BigInteger, nullable=False),
     Column("trial_start", BigInteger),
     Column("trial_end", BigInteger),
-    Column("cancel_at_period_end", Boolean, nullable=False, default=False),
+    Column("cancel_at_period_end", Flag, nullable=False, default=False),
     Column("cancel_at", BigInteger),
     Column("canceled_at", BigInteger),
     Column("ended_at", BigInteger),
-    Column("days_until_due", Integer),
+    Column("days_until_due", Int),
     Column("collection_method", Text, nullable=False),
-    Column("latest_invoice_pk", Integer),
+    Column("latest_invoice_pk", Int),
     Column("metadata", Text, nullable=False, default="{}"),
     Column("created", BigInteger, nullable=False),
     Index("subscriptions_by_account", "account_pk", "livemode", "pk"),
@@ -337,9 +343,9 @@ subscriptions = Table(
 subscription_items = Table(
     "subscription_items",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("subscription_pk", Integer, nullable=False),
+    Column("subscription_pk", Int, nullable=False),
     Column("metadata", Text, nullable=False, default="{}"),
     Column("created", BigInteger, nullable=False),
     Column("deleted_at", BigInteger),  # removed from the subscription at this time
@@ -351,9 +357,9 @@ subscription_items = Table(
 subscription_item_phases = Table(
     "subscription_item_phases",
     metadata,
-    Column("pk", Integer, primary_key=True),
-    Column("item_pk", Integer, nullable=False),
-    Column("price_pk", Integer, nullable=False),
+    Column("pk", Int, primary_key=True),
+    Column("item_pk", Int, nullable=False),
+    Column("price_pk", Int, nullable=False),
     Column("quantity", BigInteger, nullable=False),
     Column("start", BigInteger, nullable=False),
     Column("end", BigInteger),  # None: open
@@ -363,20 +369,20 @@ subscription_item_phases = Table(
 invoices = Table(
     "invoices",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
-    Column("customer_pk", Integer, nullable=False),
-    Column("subscription_pk", Integer),
-    Column("test_clock_pk", Integer),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
+    Column("customer_pk", Int, nullable=False),
+    Column("subscription_pk", Int),
+    Column("test_clock_pk", Int),
     Column("number", Text),
     Column("status", Text, nullable=False),  # draft, open, paid, void, uncollectible
     Column("billing_reason", Text, nullable=False),
     Column("currency", Text, nullable=False),
     Column("period_start", BigInteger, nullable=False),
     Column("period_end", BigInteger, nullable=False),
-    Column("auto_advance", Boolean, nullable=False),
+    Column("auto_advance", Flag, nullable=False),
     Column("finalize_at", BigInteger),  # a draft is finalized at this time (grace period)
     Column("finalized_at", BigInteger),
     Column("paid_at", BigInteger),
@@ -400,12 +406,12 @@ invoices = Table(
 invoice_lines = Table(
     "invoice_lines",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("invoice_pk", Integer, nullable=False),
+    Column("invoice_pk", Int, nullable=False),
     Column("kind", Text, nullable=False),  # usage, licensed, proration, adjustment, minimum...
-    Column("subscription_item_pk", Integer),
-    Column("price_pk", Integer),
+    Column("subscription_item_pk", Int),
+    Column("price_pk", Int),
     Column("charge", Text),
     Column("charge_group", Text),  # the dimension values' group, or minimum/maximum
     Column("period_start", BigInteger, nullable=False),
@@ -413,7 +419,7 @@ invoice_lines = Table(
     Column("quantity", Text, nullable=False),
     Column("unit_amount_decimal", Text),
     Column("amount", BigInteger, nullable=False),
-    Column("proration", Boolean, nullable=False, default=False),
+    Column("proration", Flag, nullable=False, default=False),
     Column("description", Text),
     Index("invoice_lines_by_invoice", "invoice_pk", "pk"),
     Index("invoice_lines_by_charge", "charge"),
@@ -425,17 +431,17 @@ invoice_lines = Table(
 pending_invoice_items = Table(
     "pending_invoice_items",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("subscription_pk", Integer, nullable=False),
-    Column("subscription_item_pk", Integer, nullable=False),
-    Column("price_pk", Integer, nullable=False),
+    Column("subscription_pk", Int, nullable=False),
+    Column("subscription_item_pk", Int, nullable=False),
+    Column("price_pk", Int, nullable=False),
     Column("period_start", BigInteger, nullable=False),
     Column("period_end", BigInteger, nullable=False),
     Column("quantity", Text, nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("description", Text, nullable=False),
-    Column("invoice_pk", Integer),  # set once billed
+    Column("invoice_pk", Int),  # set once billed
     Column("created", BigInteger, nullable=False),
     Index("pending_invoice_items_by_subscription", "subscription_pk", "invoice_pk"),
 )
@@ -446,21 +452,21 @@ pending_invoice_items = Table(
 credit_grants = Table(
     "credit_grants",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
-    Column("customer_pk", Integer, nullable=False),
-    Column("test_clock_pk", Integer),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
+    Column("customer_pk", Int, nullable=False),
+    Column("test_clock_pk", Int),
     Column("name", Text),
     Column("category", Text, nullable=False),  # paid or promotional
     Column("currency", Text, nullable=False),
     Column("amount", BigInteger, nullable=False),  # minor units
     Column("price_pks", Text),  # JSON list: the prices it applies to; NULL: every metered price
-    Column("priority", Integer, nullable=False),
+    Column("priority", Int, nullable=False),
     Column("effective_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger),
-    Column("expired", Boolean, nullable=False, default=False),  # its expiry is in the ledger
+    Column("expired", Flag, nullable=False, default=False),  # its expiry is in the ledger
     Column("voided_at", BigInteger),
     Column("metadata", Text, nullable=False, default="{}"),
     Column("created", BigInteger, nullable=False),
@@ -472,17 +478,17 @@ credit_grants = Table(
 credit_ledger = Table(
     "credit_ledger",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
-    Column("grant_pk", Integer, nullable=False),
-    Column("customer_pk", Integer, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
+    Column("grant_pk", Int, nullable=False),
+    Column("customer_pk", Int, nullable=False),
     # credits_granted, credits_application_invoice_voided (credits); credits_applied,
     # credits_expired, credits_voided (debits)
     Column("kind", Text, nullable=False),
     Column("amount", BigInteger, nullable=False),  # signed: credits > 0, debits < 0
-    Column("invoice_pk", Integer),
+    Column("invoice_pk", Int),
     Column("invoice_line_id", Text),
     Column("effective_at", BigInteger, nullable=False),
     Column("created", BigInteger, nullable=False),
@@ -495,11 +501,11 @@ credit_ledger = Table(
 credit_holds = Table(
     "credit_holds",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
-    Column("customer_pk", Integer, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
+    Column("customer_pk", Int, nullable=False),
     Column("currency", Text, nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("status", Text, nullable=False),  # authorized, captured, released, expired
@@ -520,10 +526,10 @@ credit_holds = Table(
 events = Table(
     "events",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
     Column("type", Text, nullable=False),
     Column("api_version", Text, nullable=False),
     Column("data", Text, nullable=False),
@@ -537,10 +543,10 @@ events = Table(
 webhook_endpoints = Table(
     "webhook_endpoints",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
     Column("url", Text, nullable=False),
     Column("enabled_events", Text, nullable=False),  # JSON list of types, or ["*"]
     Column("secret", Text, nullable=False),
@@ -548,7 +554,7 @@ webhook_endpoints = Table(
     Column("description", Text),
     Column("metadata", Text, nullable=False, default="{}"),
     Column("created", BigInteger, nullable=False),
-    Column("deleted", Boolean, nullable=False, default=False),
+    Column("deleted", Flag, nullable=False, default=False),
     Index("webhook_endpoints_by_account", "account_pk", "livemode", "pk"),
 )
 
@@ -558,13 +564,13 @@ webhook_endpoints = Table(
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
-    Column("pk", Integer, primary_key=True),
-    Column("event_pk", Integer, nullable=False),
-    Column("endpoint_pk", Integer, nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
+    Column("pk", Int, primary_key=True),
+    Column("event_pk", Int, nullable=False),
+    Column("endpoint_pk", Int, nullable=False),
+    Column("attempts", Int, nullable=False, default=0),
     Column("next_attempt_at", BigInteger, nullable=False),
     Column("status", Text, nullable=False),  # pending, delivered or failed (gave up)
-    Column("last_status_code", Integer),
+    Column("last_status_code", Int),
     Column("last_error", Text),
     Column("delivered_at", BigInteger),
     Index("webhook_deliveries_due", "status", "next_attempt_at"),
@@ -576,14 +582,14 @@ webhook_deliveries = Table(
 billing_alerts = Table(
     "billing_alerts",
     metadata,
-    Column("pk", Integer, primary_key=True),
+    Column("pk", Int, primary_key=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("account_pk", Integer, nullable=False),
-    Column("livemode", Boolean, nullable=False),
+    Column("account_pk", Int, nullable=False),
+    Column("livemode", Flag, nullable=False),
     Column("title", Text, nullable=False),
     Column("status", Text, nullable=False),  # active, inactive, archived
-    Column("meter_pk", Integer, nullable=False),
-    Column("customer_pk", Integer),  # the filter; NULL: every customer
+    Column("meter_pk", Int, nullable=False),
+    Column("customer_pk", Int),  # the filter; NULL: every customer
     Column("gte", Text, nullable=False),  # a Decimal
     Column("created", BigInteger, nullable=False),
     Index("billing_alerts_by_account", "account_pk", "livemode", "pk"),
@@ -592,11 +598,96 @@ billing_alerts = Table(
 alert_triggers = Table(
     "alert_triggers",
     metadata,
-    Column("alert_pk", Integer, primary_key=True),
-    Column("customer_pk", Integer, primary_key=True),
+    Column("alert_pk", Int, primary_key=True),
+    Column("customer_pk", Int, primary_key=True),
     Column("period_start", BigInteger, primary_key=True),
     Column("value", Text, nullable=False),
     Column("triggered_at", BigInteger, nullable=False),
     Column("event_id", Text),
     sqlite_with_rowid=False,
+)
+
+# --- PostgreSQL only: the distributed store's metering tables ----------------------------------
+# Filled by `metered worker` from the Kafka log (ingest.pg_apply), read by metering.pg_usage.
+# Kept apart from `metadata`: the embedded store meters into segments and packs instead.
+postgres_metadata = MetaData()
+
+# Per Kafka partition, the next offset to apply: advanced in the transaction that applies the
+# records before it, so a replay from any crash skips what is already in.
+log_offsets = Table(
+    "log_offsets",
+    postgres_metadata,
+    Column("topic", Text, primary_key=True),
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# The seen-set: one row per dedupe key, in a partition per UTC day of ingestion (days since
+# 1970), so that forgetting the keys past the 35-day window is dropping a partition.
+seen_ids = Table(
+    "seen_ids",
+    postgres_metadata,
+    Column("key", LargeBinary, primary_key=True),  # first: a key is looked up in every day
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("raw_day", Integer, nullable=False),  # where its raw event is (raw_events.day)
+    Column("partition", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    postgresql_partition_by="RANGE (day)",
+)
+
+# Raw events, immutable, in a partition per UTC day of ingestion; seq = offset * 65536 + the
+# event's place in its record, unique within a Kafka partition.
+raw_events = Table(
+    "raw_events",
+    postgres_metadata,
+    Column("day", Integer, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("meter_pk", BigInteger, nullable=False),
+    Column("customer_pk", BigInteger, nullable=False),
+    Column("dims_pk", BigInteger, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("identifier", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("ingested_ms", BigInteger, nullable=False),
+    Column("canceled", SmallInteger, nullable=False, server_default=text("0")),
+    # BRIN: rows arrive in about seq and ts order, so block ranges find an event (a cancel)
+    # or a minute's events (a max/last recomputed) at a fraction of a btree's upkeep.
+    Index("raw_events_by_seq", "seq", postgresql_using="brin"),
+    Index("raw_events_by_time", "ts", postgresql_using="brin"),
+    postgresql_partition_by="RANGE (day)",
+)
+
+# Rollups per (meter, customer, level, bucket, dimension set): level 1 = minute, 60 = hour,
+# 1440 = day, bucket = minutes since 1970 at the bucket's start. Exact: NUMERIC sums.
+usage_rollups = Table(
+    "usage_rollups",
+    postgres_metadata,
+    Column("meter_pk", BigInteger, primary_key=True, autoincrement=False),
+    Column("customer_pk", BigInteger, primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("dims_pk", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("total", Numeric, nullable=False),
+    Column("max_value", Numeric),
+    Column("last_ts", BigInteger),
+    Column("last_seq", BigInteger),
+    Column("last_value", Numeric),
+)
+
+# unique_count meters: the distinct values per rollup cell, with how many live events carry
+# each (a cancellation takes one away).
+usage_uniques = Table(
+    "usage_uniques",
+    postgres_metadata,
+    Column("meter_pk", BigInteger, primary_key=True, autoincrement=False),
+    Column("customer_pk", BigInteger, primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("dims_pk", BigInteger, primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("refs", BigInteger, nullable=False),
 )

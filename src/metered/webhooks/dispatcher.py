@@ -157,7 +157,8 @@ class WebhookDispatcher:
             try:
                 while True:
                     try:
-                        self.start_due(client)
+                        if self.engine.leads():  # distributed: one process sends
+                            self.start_due(client)
                     except Exception:
                         log.exception("reading the webhook outbox failed; retrying in %.1f s",
                                       self.poll_interval)

@@ -8,6 +8,7 @@ too: an event is never lost between the change and the webhook.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -117,7 +118,7 @@ def record_event(conn: sqlite3.Connection, account_pk: int, livemode: bool, type
     )
     endpoints = conn.execute(
         "SELECT pk, enabled_events FROM webhook_endpoints WHERE account_pk=? AND livemode=?"
-        " AND status='enabled' AND deleted=0", (account_pk, livemode),
+        " AND status='enabled' AND deleted=0 ORDER BY pk", (account_pk, livemode),
     ).fetchall()
     due = now_ms()  # deliveries run on the wall clock, whatever clock the object lives on
     for endpoint_pk, enabled in endpoints:
@@ -174,6 +175,14 @@ class EventFilter:
     delivery_success: bool | None = None
 
 
+def matching_types(pattern: str) -> tuple[str, ...]:
+    """The known event types that `pattern` (a type, or with * wildcards) names."""
+    if WILDCARD not in pattern:
+        return (pattern,)
+    regex = re.compile(".*".join(re.escape(part) for part in pattern.split(WILDCARD)))
+    return tuple(t for t in EVENT_TYPES if regex.fullmatch(t))
+
+
 _OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "="}
 
 
@@ -182,10 +191,12 @@ def list_events(conn: sqlite3.Connection, caller: Caller, page: PageRequest,
     where = "account_pk=? AND livemode=?"
     args: tuple[Any, ...] = (caller.account_pk, caller.livemode)
     if flt.type is not None:
-        # Event types are [a-z0-9_.] (the API checks the pattern): GLOB's only special
-        # character left is *, the wildcard Stripe's `type` filter takes.
-        where += " AND type GLOB ?" if WILDCARD in flt.type else " AND type=?"
-        args += (flt.type,)
+        # A pattern (Stripe's `type` filter takes * wildcards) is matched against the known
+        # types here, which are all the stored ones: `type IN (...)` means the same on both
+        # stores (no GLOB on PostgreSQL; LIKE would take `_` as a wildcard).
+        matching = matching_types(flt.type)
+        where += f" AND type IN ({','.join('?' * len(matching))})" if matching else " AND 1=0"
+        args += matching
     if flt.types:
         where += f" AND type IN ({','.join('?' * len(flt.types))})"
         args += flt.types

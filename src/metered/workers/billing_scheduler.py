@@ -21,7 +21,7 @@ from metered.billing import cycles
 from metered.billing.alerts import trigger_alert, watches
 from metered.billing.announcements import grant_changed, invoice_finalized, subscription_changed
 from metered.billing.charges import Rater, closing_lines
-from metered.billing.clock_time import customer_time
+from metered.billing.clock_time import customer_time, on_clock
 from metered.billing.credits import due_expiries, estimate_credits, expire_due_grant
 from metered.billing.invoice_views import InvoiceView
 from metered.billing.invoices import (
@@ -66,20 +66,20 @@ def next_action(conn: sqlite3.Connection, clock_pk: int | None, until: int) -> A
     # A subscription is due at the earlier of its period end and its cancel_at: the earliest
     # of all is the earlier of the earliest period end and the earliest cancel_at, each read
     # off its partial index (store.schema) rather than a scan of every subscription.
+    clock, clock_args = on_clock("test_clock_pk", clock_pk)
     ends = conn.execute(
         "SELECT pk, current_period_end FROM subscriptions WHERE status != 'canceled'"
-        " AND test_clock_pk IS ? ORDER BY current_period_end LIMIT 1", (clock_pk,),
+        f" AND {clock} ORDER BY current_period_end, pk LIMIT 1", clock_args,
     ).fetchone()
     cancels = conn.execute(
         "SELECT pk, cancel_at FROM subscriptions WHERE status != 'canceled'"
-        " AND cancel_at IS NOT NULL AND test_clock_pk IS ? ORDER BY cancel_at LIMIT 1",
-        (clock_pk,),
+        f" AND cancel_at IS NOT NULL AND {clock} ORDER BY cancel_at, pk LIMIT 1", clock_args,
     ).fetchone()
     turn = min((row for row in (ends, cancels) if row is not None), key=lambda r: (r[1], r[0]),
                default=None)
     draft = conn.execute(
         "SELECT pk, finalize_at FROM invoices WHERE status='draft' AND finalize_at IS NOT NULL"
-        " AND test_clock_pk IS ? ORDER BY finalize_at, pk LIMIT 1", (clock_pk,),
+        f" AND {clock} ORDER BY finalize_at, pk LIMIT 1", clock_args,
     ).fetchone()
     candidates = []
     expiry = due_expiries(conn, clock_pk, until)
@@ -114,10 +114,15 @@ class BillingScheduler:
         while True:
             await asyncio.sleep(self.interval)
             rounds += 1
+            # Distributed mode: one process (the leader) turns periods and checks alerts;
+            # each reports the refusals it answered itself.
+            leads = self.engine.leads()
             try:
-                await self.catch_up(None, now_seconds())
+                if leads:
+                    await self.catch_up(None, now_seconds())
                 if rounds % ALERT_ROUNDS == 0:
-                    await self.evaluate_alerts(None, now_seconds())
+                    if leads:
+                        await self.evaluate_alerts(None, now_seconds())
                     await self.report_errors()
             except Exception:
                 log.exception("the billing cycle failed; retrying in %.0f s", self.interval)
@@ -253,13 +258,14 @@ class BillingScheduler:
         lines_by_currency: dict[str, list[tuple[int | None, int]]] = {}
         with_drafts: set[int] = set()
         for (pk,) in conn.execute("SELECT pk FROM invoices WHERE customer_pk=? AND"
-                                  " status='draft'", (customer_pk,)).fetchall():
+                                  " status='draft' ORDER BY pk", (customer_pk,)).fetchall():
             view = self.view(get_invoice_by_pk(conn, pk))
             with_drafts.add(view.subscription_pk or 0)
             lines_by_currency.setdefault(view.currency, []).extend(
                 (line.price_pk, line.amount) for line in view.lines)
         for (pk,) in conn.execute("SELECT pk FROM subscriptions WHERE customer_pk=? AND"
-                                  " status != 'canceled'", (customer_pk,)).fetchall():
+                                  " status != 'canceled' ORDER BY pk", (customer_pk,)
+                                  ).fetchall():
             view = self.preview(get_subscription_by_pk(conn, pk))
             lines_by_currency.setdefault(view.currency, []).extend(
                 (line.price_pk, line.amount) for line in view.lines

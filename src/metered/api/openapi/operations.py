@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from metered.api import limits
 from metered.api.expand import EXPANDABLE
 from metered.api.openapi.parameters import (
     ADJUSTMENT,
@@ -183,7 +184,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/v1/metered/events/batch"): op(
         "Native: record up to 10,000 meter events, an answer each", "Meter events",
         "metered.event_batch", {"events": Required(array(closed(METER_EVENT), minItems=1,
-                                                         maxItems=10_000))},
+                                                         maxItems=limits.MAX_BATCH_EVENTS))},
         body="batch", description="A JSON array of events, an object {\"events\": [...]}, or"
         " NDJSON (one event per line). Each event is accepted, a duplicate, or rejected with"
         " Stripe's meter event error code; the request fails only as a whole (400) when the"
@@ -194,7 +195,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/v2/billing/meter_event_stream"): op(
         "Record up to 10,000 meter events with a session token", "Meter events",
         "metered.event_batch",
-        {"events": Required(array(closed(METER_EVENT), minItems=1, maxItems=10_000))},
+        {"events": Required(array(closed(METER_EVENT), minItems=1,
+                                  maxItems=limits.MAX_BATCH_EVENTS))},
         status=202, body="json", description="Validated synchronously: answered 202 with a"
         " result per event (Stripe validates asynchronously)."),
     ("POST", "/v2/billing/meter_events"): op(

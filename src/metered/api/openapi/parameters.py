@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from metered.api import limits
 from metered.api.openapi.vocabulary import (
     AMOUNT_DECIMAL,
     ANY_OBJECT,
@@ -40,18 +41,25 @@ CUSTOMER_FIELDS = {"email": string(maxLength=512), "name": string(maxLength=256)
                        ("shipping", ANY_OBJECT), ("balance", INT),
                        ("invoice_prefix", STR))}}
 METER_EVENT = {
-    "event_name": Required(string(maxLength=100)),
-    "payload": Required({**ANY_OBJECT, "description": "The customer id under the meter's"
-                         " customer key (stripe_customer_id), the value under its value key"
-                         " (value, a decimal as a string or number), and the meter's"
-                         " dimensions."}),
-    "identifier": string(maxLength=255, description="Deduplicated for 35 days; derived from"
-                         " the Idempotency-Key, or random, when absent."),
+    "event_name": Required(string(maxLength=limits.MAX_EVENT_NAME)),
+    "payload": Required({
+        **ANY_OBJECT, "maxProperties": limits.MAX_PAYLOAD_KEYS,
+        "propertyNames": {"maxLength": limits.MAX_PAYLOAD_KEY_LENGTH},
+        "description": "The customer id under the meter's customer key (stripe_customer_id),"
+                       " the value under its value key (value, a decimal as a string or"
+                       " number), and the meter's dimensions (each at most"
+                       f" {limits.MAX_DIMENSION_VALUE} characters). At most"
+                       f" {limits.MAX_PAYLOAD_BYTES} bytes as JSON, nested at most"
+                       f" {limits.MAX_PAYLOAD_DEPTH} levels (docs/limits.md)."}),
+    "identifier": string(maxLength=limits.MAX_IDENTIFIER, description="Deduplicated for 35"
+                         " days; derived from the Idempotency-Key, or random, when absent."),
     "timestamp": {"anyOf": [INT, ISO_TIME], "description": "Unix seconds (or ISO 8601 with a"
                   " time zone): up to 35 days ago and 5 minutes ahead; now when absent."},
 }
-ADJUSTMENT = {"event_name": Required(string(maxLength=100)), "type": enum("cancel"),
-              "cancel": Required(closed({"identifier": Required(string(maxLength=255))}))}
+ADJUSTMENT = {"event_name": Required(string(maxLength=limits.MAX_EVENT_NAME)),
+              "type": enum("cancel"),
+              "cancel": Required(closed({"identifier": Required(string(
+                  maxLength=limits.MAX_IDENTIFIER))}))}
 DEFAULT_AGGREGATION = closed({"formula": Required(enum(*FORMULAS))})
 RECURRING = closed({"interval": Required(enum(*INTERVALS)), "interval_count": integer(1, 1095),
                     "usage_type": enum(*USAGE_TYPES), "meter": string(maxLength=255)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from metered.api import limits
 from metered.api.expand import EXPANDABLE
 from metered.billing.price_specs import (
     MAX_AMOUNT,
@@ -31,10 +32,13 @@ EXACT_NUMBER: Schema = {
                    " float, to keep it exact.",
 }
 METADATA_SCHEMA: Schema = {
-    "type": "object", "maxProperties": 50, "propertyNames": {"maxLength": 40},
-    "additionalProperties": {"type": "string", "maxLength": 500},
-    "description": "Up to 50 keys of at most 40 characters, each a string of at most 500; on"
-                   " an update an empty value deletes its key.",
+    "type": "object", "maxProperties": limits.MAX_METADATA_KEYS,
+    "propertyNames": {"minLength": 1, "maxLength": limits.MAX_METADATA_KEY_LENGTH},
+    "additionalProperties": {"type": "string", "maxLength": limits.MAX_METADATA_VALUE_LENGTH},
+    "description": f"Up to {limits.MAX_METADATA_KEYS} keys of 1 to"
+                   f" {limits.MAX_METADATA_KEY_LENGTH} characters, each a string of at most"
+                   f" {limits.MAX_METADATA_VALUE_LENGTH}; on an update an empty value deletes"
+                   " its key.",
 }
 METADATA: Schema = {"$ref": "#/components/schemas/metadata"}
 
@@ -121,7 +125,8 @@ def ids(prefix: str) -> Schema:
     return string(maxLength=100, description=f"An id ({prefix}_...).")
 
 
-PAGE = {"limit": integer(1, 100), "starting_after": STR, "ending_before": STR}
+PAGE = {"limit": integer(limits.MIN_PAGE_LIMIT, limits.MAX_PAGE_LIMIT), "starting_after": STR,
+        "ending_before": STR}
 TIME_RANGE = integer(946_684_800, 4_102_444_800)
 AMOUNT_DECIMAL = {"anyOf": [string(pattern=r"^[0-9]{1,13}(\.[0-9]{1,12})?$"), integer(0)],
                   "description": "Minor units as a decimal in plain notation, at most 12"

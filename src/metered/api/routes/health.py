@@ -3,7 +3,6 @@ metrics (/metrics, counts only: no tenant's data)."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -25,7 +24,7 @@ def register(app: App) -> None:
         try:
             engine.reader().execute("SELECT value FROM engine_state LIMIT 1").fetchall()
             checks["store"] = "ok"
-        except sqlite3.Error as exc:
+        except Exception as exc:  # the store's driver's error: sqlite3's or psycopg's
             checks["store"] = f"failed: {exc}"
         checks["writer"] = "ok" if engine.writer.failed is None else "failed"
         checks["billing"] = "ok" if app.billing_running() else "stopped"

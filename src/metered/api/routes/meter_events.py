@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from metered.accounts import Caller
+from metered.api import limits
 from metered.api.expand import check_expand
 from metered.api.http import Request, Response, encode_json
-from metered.api.params import Params
+from metered.api.params import Params, check_field_count
 from metered.clock import now_seconds
 from metered.errors import InvalidRequestError, MeteredError, invalid_param, missing_param
 from metered.ingest.adjustments import Adjustment, cancel_event
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from metered.api.app import App
 
 log = logging.getLogger("metered.api")
-MAX_BATCH_BYTES = 32 << 20
+MAX_BATCH_BYTES = limits.MAX_BATCH_BODY_BYTES
 
 
 def default_identifier(idempotency_key: str | None) -> str | None:
@@ -149,6 +150,16 @@ def meter_event_v1(event: ValidatedEvent, payload: dict[str, Any], created: int)
     }
 
 
+def native_takes(body: bytes | None, data: dict[str, Any]) -> bool:
+    """Whether the native check may see this form (the fast path's): it checks every limit of
+    an event but the length of payload keys, which only a body longer than that can break."""
+    if body is None:
+        return False
+    payload = data.get("payload")
+    return (len(body) <= limits.MAX_PAYLOAD_KEY_LENGTH or type(payload) is not dict
+            or all(len(key) <= limits.MAX_PAYLOAD_KEY_LENGTH for key in payload))
+
+
 def prepare_v1(app: App, data: dict[str, Any], caller: Caller, idempotency_key: str | None,
                body: bytes | None = None
                ) -> tuple[ValidatedEvent, Callable[[list[EventResult]], Response]]:
@@ -158,7 +169,9 @@ def prepare_v1(app: App, data: dict[str, Any], caller: Caller, idempotency_key: 
     (ingest.native_single); validate_event takes any other."""
     ctx = app.engine.ingest_context()
     now = now_seconds()
-    taken = native_event(body, data, caller, ctx, now) if body is not None else None
+    if body is not None:  # the fast path's form, which decode_form did not see
+        check_field_count(body)
+    taken = native_event(body, data, caller, ctx, now) if native_takes(body, data) else None
     if taken is not None:
         event, answer = taken
     else:
@@ -188,14 +201,14 @@ def prepare_v1(app: App, data: dict[str, Any], caller: Caller, idempotency_key: 
 def adjustment_params(params: Params) -> tuple[str, str]:
     params.reject_unknown(("event_name", "type", "cancel"))
     check_expand(params, "billing.meter_event_adjustment")
-    event_name = params.req_str("event_name", max_length=100)
+    event_name = params.req_str("event_name", max_length=limits.MAX_EVENT_NAME)
     kind = params.str("type") or "cancel"
     if kind != "cancel":
         raise invalid_param("type", "Only type=cancel is supported.")
     cancel = params.dict("cancel")
     if cancel is None:
         raise missing_param("cancel[identifier]")
-    identifier = cancel.req_str("identifier", max_length=255)
+    identifier = cancel.req_str("identifier", max_length=limits.MAX_IDENTIFIER)
     return event_name, identifier
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from metered.api.expand import check_expand
 from metered.api.http import Request, Response, json_number
-from metered.api.pagination import list_envelope, page_request
+from metered.api.pagination import list_envelope, page_limit, page_request
 from metered.api.params import Params
 from metered.billing.customers import get_customer
 from metered.errors import InvalidRequestError, NotFoundError, invalid_param, missing_param
@@ -185,7 +185,7 @@ def register(app: App) -> None:
         check_expand(params, "billing.meter_event_summary", is_list=True)
         meter, customer_pk, customer_id = _meter_and_customer(request, params, required=True)
         query = summary_query(params, meter, customer_pk)
-        limit = params.int("limit", minimum=1, maximum=100) or 10
+        limit = page_limit(params)
         summaries = [
             summary_wire(s, meter, customer_id)
             for s in summarize(app.engine.reader(), query, app.engine.writer.applier.unflushed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from metered.api import limits
 from metered.api.http import Request, Response, encode_json
 from metered.api.routes.meter_events import (
     adjustment_params,
@@ -27,7 +28,7 @@ from metered.ingest.validation import validate_event
 if TYPE_CHECKING:
     from metered.api.app import App
 
-MAX_STREAM_EVENTS = 10_000
+MAX_STREAM_EVENTS = limits.MAX_BATCH_EVENTS
 
 
 def iso(seconds: float) -> str:
@@ -140,7 +141,7 @@ def register(app: App) -> None:
 
     router = app.router
     router.add("POST", "/v2/billing/meter_event_session", create_session_handler)
-    router.add("POST", "/v2/billing/meter_event_stream", stream, auth="session", max_body=32 << 20,
-               ingest=True)
+    router.add("POST", "/v2/billing/meter_event_stream", stream, auth="session",
+               max_body=limits.MAX_BATCH_BODY_BYTES, ingest=True)
     router.add("POST", "/v2/billing/meter_events", create_event, ingest=True)
     router.add("POST", "/v2/billing/meter_event_adjustments", adjust)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from metered.store.schema import metadata
+from metered.store.schema import metadata, postgres_metadata
 
 config = context.config
 
@@ -16,7 +16,9 @@ def run() -> None:
     assert url, "metered.store.migrate sets sqlalchemy.url"
     engine = create_engine(url)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata,
+        postgres = connection.dialect.name == "postgresql"
+        target = [metadata, postgres_metadata] if postgres else metadata
+        context.configure(connection=connection, target_metadata=target,
                           render_as_batch=connection.dialect.name == "sqlite")
         with context.begin_transaction():
             context.run_migrations()
