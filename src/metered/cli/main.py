@@ -140,7 +140,8 @@ def worker(
         envvar="METERED_WORKER_GROUP", help="The Kafka consumer group of the workers.")
     ] = "metered-workers",
     batch_records: Annotated[int, typer.Option(
-        min=1, help="Records applied per PostgreSQL transaction, at most.")] = 2_000,
+        min=1, help="Records applied per PostgreSQL transaction, at most (a record holds up"
+        " to 500 events of one customer).")] = 1_000,
     session_timeout_ms: Annotated[int, typer.Option(
         min=1_000, help="Kafka session timeout: a worker silent this long loses its"
         " partitions to the others.")] = 10_000,

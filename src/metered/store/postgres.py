@@ -7,6 +7,7 @@ Domain modules write their SQL once, in the dialect both stores share (`?` param
 differ (`?` to `%s`, `BEGIN IMMEDIATE`, `INSERT OR IGNORE`), and asks an INSERT into a table
 with a generated key for that key (`RETURNING`), which is what `lastrowid` means there.
 SQL that has no such rewrite fails loudly (`PRAGMA`): the domain then needs a portable query.
+Text holding NUL (which SQLite stores and PostgreSQL cannot) is refused as a bad request.
 
 Connections run in autocommit mode, so a domain's explicit `BEGIN`/`SAVEPOINT`/`COMMIT` mean
 on PostgreSQL what they mean on SQLite. Flags are SMALLINT on PostgreSQL (store.schema), as on
@@ -250,4 +251,4 @@ class PgDatabase:
 
 def redact(url: str) -> str:
     """The URL without its password, for logs and messages."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    return re.sub(r"(://[^:/@]+):[^/]*@", r"\1:***@", url)

@@ -30,6 +30,8 @@ from metered.store.postgres import PgConnection, dsn
 log = logging.getLogger("metered.worker")
 DEFAULT_GROUP = "metered-workers"
 MAINTENANCE_SECONDS = 3600.0
+STATS_SECONDS = 10.0
+CONSUME_WAIT_SECONDS = 0.02
 
 
 @dataclass
@@ -40,11 +42,13 @@ class WorkerStats:
     duplicates: int = 0
     skipped: int = 0
     retries: int = 0
+    apply_seconds: float = 0.0
+    max_apply_seconds: float = 0.0
 
 
 class LogWorker:
     def __init__(self, store_url: str, log_url: str, *, group: str = DEFAULT_GROUP,
-                 batch_records: int = 2_000, session_timeout_ms: int = 10_000,
+                 batch_records: int = 1_000, session_timeout_ms: int = 10_000,
                  on_batch: Callable[[Applied], None] | None = None):
         self.store_url = store_url
         self.address = LogAddress.parse(log_url)
@@ -59,6 +63,7 @@ class LogWorker:
         self._conn: psycopg.Connection[Any] | None = None
         self._consumer: Consumer | None = None
         self._maintained = 0.0
+        self._reported = time.monotonic()
 
     # --- PostgreSQL --------------------------------------------------------------------
 
@@ -165,7 +170,9 @@ class LogWorker:
         except psycopg.Error:
             log.warning("partition maintenance failed; retrying later", exc_info=True)
             self._conn = None
-        messages = consumer.consume(self.batch_records, timeout=0.1)
+        # What has arrived, without waiting long for a full batch: a batch's transaction takes
+        # longer the bigger it is, and the next records wait for it (freshness).
+        messages = consumer.consume(self.batch_records, timeout=CONSUME_WAIT_SECONDS)
         entries: list[Entry] = []
         for msg in messages:
             error = msg.error()
@@ -180,6 +187,7 @@ class LogWorker:
     def _apply(self, consumer: Consumer, entries: list[Entry]) -> None:
         delay = 0.1
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 applied = apply_records(self._db(), self.address.topic, entries,
                                         self._meters_for(entries), self.dims)
@@ -195,15 +203,17 @@ class LogWorker:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            self._count(applied)
+            self._count(applied, time.monotonic() - started)
             consumer.commit(offsets=[TopicPartition(self.address.topic, p, o)
                                      for p, o in applied.offsets.items()], asynchronous=True)
             return
         # Stopping with the batch not applied: nothing of it is in; the next owner starts at
         # the stored offsets.
 
-    def _count(self, applied: Applied) -> None:
+    def _count(self, applied: Applied, seconds: float) -> None:
         stats = self.stats
+        stats.apply_seconds += seconds
+        stats.max_apply_seconds = max(stats.max_apply_seconds, seconds)
         stats.batches += 1
         stats.records += applied.records
         stats.accepted += applied.accepted
@@ -211,6 +221,14 @@ class LogWorker:
         stats.skipped += applied.skipped
         if self.on_batch is not None:
             self.on_batch(applied)
+        now = time.monotonic()
+        if now - self._reported >= STATS_SECONDS:
+            log.info("applied %d batches, %d records, %d events (%d duplicates); %.0f ms per"
+                     " batch, at most %.0f ms", stats.batches, stats.records, stats.accepted,
+                     stats.duplicates, 1e3 * stats.apply_seconds / stats.batches,
+                     1e3 * stats.max_apply_seconds)
+            self._reported = now
+            stats.max_apply_seconds = 0.0
 
     def stop(self) -> None:
         self._stop.set()
