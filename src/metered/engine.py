@@ -67,6 +67,10 @@ class Engine:
     def reader(self) -> sqlite3.Connection:
         return self.db.reader()
 
+    def api_processes(self) -> int:
+        """How many API processes share the rate limits: the embedded engine is alone."""
+        return 1
+
     def leads(self) -> bool:
         """Whether this process runs the billing scheduler and webhook dispatcher: the
         embedded engine is the only process."""

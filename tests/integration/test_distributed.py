@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 import stripe
 
 from integration.cluster import (
     Cluster,
     Ledger,
+    free_port,
     make_batches,
     send_batch,
     setup_meter,
@@ -189,3 +191,36 @@ def test_a_worker_paused_past_its_session_timeout(cluster: Cluster) -> None:
         assert "assigned partitions" in other.log_path.read_text()
         assert not ledger.unanswered
         _check_exact(cluster, client, meter_id, customers, ledger)
+
+
+def test_rate_limits_hold_across_api_processes(cluster: Cluster) -> None:
+    """Two processes with api-account=10/s (burst 10): together they let about 10/s through,
+    not 20/s."""
+    ports = (free_port(), free_port())
+    apis = [cluster._spawn(["serve", "--port", str(port), "--log-level", "warning",
+                            "--rate-limit", "api-account=10/10"], f"limited-{port}")
+            for port in ports]
+    for api, port in zip(apis, ports, strict=True):
+        api.base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    clients = []
+    for api in apis:
+        while True:
+            try:
+                if httpx.get(f"{api.base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, api.log_path.read_text()[-2000:]
+            time.sleep(0.1)
+        clients.append(cluster.client(api))
+    time.sleep(2.5)  # each has counted the other (a check a second)
+    started = time.monotonic()
+    statuses = [clients[n % 2].get("/v1/customers").status_code for n in range(80)]
+    elapsed = time.monotonic() - started
+    for client in clients:
+        client.close()
+    allowed = statuses.count(200)
+    assert set(statuses) <= {200, 429}
+    assert allowed <= 10 + 10 * elapsed + 2, (allowed, elapsed)
+    assert allowed >= 5

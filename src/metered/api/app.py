@@ -57,6 +57,7 @@ class App:
                  rate_limits: RateLimits | None = None, memory_budget_mb: int | None = None):
         self.engine = engine
         self.rate_limits = rate_limits or RateLimits()
+        self.rate_limits.processes = engine.api_processes
         # Ingest's memory budget: 429/503 with Retry-After instead of unbounded queues.
         self.admission = IngestAdmission(
             (memory_budget_mb or default_budget_mb()) << 20, engine.writer)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from metered.accounts import Caller
@@ -52,12 +53,14 @@ class TokenBuckets:
         self._buckets: dict[object, tuple[float, float]] = {}  # key -> (tokens, at)
         self._lock = threading.Lock()
 
-    def take(self, key: object, now: float) -> float:
-        """0 if a token was spent, else the seconds until one is there."""
+    def take(self, key: object, now: float, share: float = 1.0) -> float:
+        """0 if a token was spent, else the seconds until one is there. `share`: this
+        process's part of the limit (distributed mode: 1 / the API processes)."""
         limit = self.limit
+        rate, burst = limit.rate * share, max(1.0, limit.burst * share)
         with self._lock:
-            tokens, at = self._buckets.get(key, (limit.burst, now))
-            tokens = min(limit.burst, tokens + (now - at) * limit.rate)
+            tokens, at = self._buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + (now - at) * rate)
             if tokens >= 1:
                 if len(self._buckets) >= MAX_BUCKETS and key not in self._buckets:
                     for stale in list(self._buckets)[: MAX_BUCKETS // 2]:
@@ -65,7 +68,7 @@ class TokenBuckets:
                 self._buckets[key] = (tokens - 1, now)
                 return 0.0
             self._buckets[key] = (tokens, now)
-            return (1 - tokens) / limit.rate
+            return (1 - tokens) / rate
 
 
 class RateLimits:
@@ -75,6 +78,9 @@ class RateLimits:
         if unknown:
             raise ValueError(f"unknown rate limit kinds: {', '.join(sorted(unknown))}")
         self.buckets: dict[str, TokenBuckets] = {}
+        # How many API processes share the limits (distributed mode counts them in
+        # PostgreSQL); each enforces its share, so the sum holds with a balanced load.
+        self.processes: Callable[[], int] = lambda: 1
         for kind, text in merged.items():
             limit = Limit.parse(text)
             if limit is not None:
@@ -94,12 +100,13 @@ class RateLimits:
         """Spend a token of the caller's key and account buckets, or raise RateLimitError."""
         prefix = "ingest" if ingest else "api"
         now = time.monotonic()
+        share = 1.0 / max(1, self.processes())
         wait = 0.0
         for kind, bucket_key in ((f"{prefix}-key", key),
                                  (f"{prefix}-account", (caller.account_pk, caller.livemode))):
             buckets = self.buckets.get(kind)
             if buckets is not None:
-                wait = max(wait, buckets.take(bucket_key, now))
+                wait = max(wait, buckets.take(bucket_key, now, share))
         if wait > 0:
             scope = "meter events" if ingest else "requests"
             raise RateLimitError(

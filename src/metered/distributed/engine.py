@@ -85,7 +85,7 @@ class DistributedEngine(Engine):
         self.error_reports = ErrorReports()
         self.metrics = Metrics()
         self.writer.on_group = self.metrics.observe_group
-        self.leadership = Leadership(store_url)
+        self.leadership = Leadership(store_url, f"metered-api {self.address.topic}")
         self.billing = BillingScheduler(self, grace_seconds=grace_seconds)
         self.webhooks = WebhookDispatcher(self, retry_base_seconds=webhook_retry_base_seconds)
         self._local = threading.local()
@@ -110,6 +110,9 @@ class DistributedEngine(Engine):
 
     def leads(self) -> bool:
         return self.leadership.is_leader()
+
+    def api_processes(self) -> int:
+        return self.leadership.processes
 
     def _produced(self, account: tuple[int, bool], offsets: dict[int, int]) -> None:
         """On the log's poller thread: the account's events are in the log at `offsets`."""
