@@ -4,14 +4,14 @@ ingest rate for batches of 1,000 measured in the same run by the load generator.
 
     .venv/bin/python bench/sdk.py                # 20 s phases
     .venv/bin/python bench/sdk.py --quick        # 5 s phases
-    .venv/bin/python bench/sdk.py --rounds 3     # (a), (b) three times over: median ratio
+    .venv/bin/python bench/sdk.py --rounds 3     # (a) and (b) three times: median ratio
 
 The SDK must not be the bottleneck: target ratio >= 0.8. Phases (a) and (b) run against the
 same `metered serve` on a fresh store; the SDK phase runs in its own process (as a user's
 application would), sends for the phase's length, then flushes; every event it queued must
 come back accepted, and the meter's total must equal the values it sent. On a shared machine
-a slow moment can fall on either phase: rounds alternate them, and each round's ratio is
-printed beside how busy the machine's cores were.
+a slow moment can fall on either phase: rounds repeat them, each in turn first, and each
+round's ratio is printed beside how busy the machine's cores were.
 
 On one machine the SDK's process and the server share the cores, so each phase also reports
 the CPU it cost per event: the server's (all its processes), the load generator's and the SDK
@@ -285,7 +285,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5 s phases")
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--rounds", type=int, default=1, choices=range(1, 10),
-                        help="(a) then (b), this many times; the figures are the medians")
+                        help="(a) and (b), this many times, in turn first; the figures are"
+                             " the medians")
     parser.add_argument("--workers", type=int, default=None,
                         help="the sender's threads (default: the client's, 8)")
     args = parser.parse_args()
@@ -310,12 +311,19 @@ def main() -> None:
 
         rounds: list[dict[str, Any]] = []
         for n in range(args.rounds):
-            print(f"round {n + 1}: (a) the server's own rate, batches of 1,000 from the load"
-                  f" generator, {seconds:.0f} s; (b) one Python process through"
-                  f" client.events.send, {seconds:.0f} s")
+            # The store grows all along: (b) goes first in every other round, so neither
+            # phase always meets the larger store.
+            order = "(a), (b)" if n % 2 == 0 else "(b), (a)"
+            print(f"round {n + 1}, {order}: (a) the server's own rate, batches of 1,000 from"
+                  f" the load generator; (b) one Python process through client.events.send;"
+                  f" {seconds:.0f} s each")
+            if n % 2:
+                sdk = run_sdk(f"http://127.0.0.1:{port}", key, customers, seconds,
+                              args.workers, proc.pid)
             ref = run_reference(port, key, customers, seconds, "rstuvwxyz"[n], proc.pid)
-            sdk = run_sdk(f"http://127.0.0.1:{port}", key, customers, seconds, args.workers,
-                          proc.pid)
+            if n % 2 == 0:
+                sdk = run_sdk(f"http://127.0.0.1:{port}", key, customers, seconds,
+                              args.workers, proc.pid)
             if sdk["accepted"] != sdk["sent"]:
                 raise SystemExit(f"the SDK's events were not all accepted: {sdk}")
             sdk["events_per_s"] = sdk["accepted"] / sdk["seconds"]

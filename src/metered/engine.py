@@ -67,6 +67,10 @@ class Engine:
     def reader(self) -> sqlite3.Connection:
         return self.db.reader()
 
+    def log_status(self) -> str:
+        """The event log's state for /readyz: embedded, the store is the log."""
+        return "ok"
+
     def api_processes(self) -> int:
         """How many API processes share the rate limits: the embedded engine is alone."""
         return 1

@@ -224,3 +224,31 @@ def test_rate_limits_hold_across_api_processes(cluster: Cluster) -> None:
     assert set(statuses) <= {200, 429}
     assert allowed <= 10 + 10 * elapsed + 2, (allowed, elapsed)
     assert allowed >= 5
+
+
+def test_readiness_and_worker_metrics(cluster: Cluster) -> None:
+    api = cluster.api()
+    port = free_port()
+    cluster._spawn(["worker", "--metrics-port", str(port)], "metered-worker")
+    ledger = Ledger()
+    with cluster.client(api) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"] == {"store": "ok", "writer": "ok", "log": "ok",
+                                          "billing": "ok"}
+        meter_id, customers = setup_meter(client, 2)
+        for batch in make_batches(ledger, customers, "metrics", 3, 50):
+            assert send_batch(client, ledger, batch)
+        _check_exact(cluster, client, meter_id, customers, ledger)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            text = ""
+        if 'metered_worker_events_total{outcome="accepted"} 150.0' in text and (
+                "metered_worker_lag_records{" in text):
+            break
+        assert time.monotonic() < deadline, text[-3000:]
+        time.sleep(0.5)
+    assert "metered_worker_apply_seconds_bucket" in text

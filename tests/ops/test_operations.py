@@ -57,7 +57,7 @@ def test_metrics_and_readiness(server: Server) -> None:
     ready = httpx.get(f"{server.base_url}/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "checks": {"store": "ok", "writer": "ok",
-                                                          "billing": "ok"}}
+                                                          "log": "ok", "billing": "ok"}}
 
 
 def test_json_log_lines_carry_the_request_id() -> None:

@@ -145,6 +145,11 @@ def worker(
     session_timeout_ms: Annotated[int, typer.Option(
         min=1_000, help="Kafka session timeout: a worker silent this long loses its"
         " partitions to the others.")] = 10_000,
+    metrics_port: Annotated[int | None, typer.Option(
+        envvar="METERED_WORKER_METRICS_PORT", help="Serve Prometheus metrics (applied events,"
+        " transaction sizes and times, lag per partition) on this port.")] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address of the metrics port.")
+                            ] = "127.0.0.1",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     log_format: Annotated[str, typer.Option(
         envvar="METERED_LOG_FORMAT", help="text or json.")] = "text",
@@ -159,8 +164,13 @@ def worker(
         raise typer.BadParameter("metered worker needs --store postgresql://... and"
                                  " --log kafka://...")
     configure_logging(log_level, log_format)
+    from metered.workers.worker_metrics import WorkerMetrics
+
+    metrics = WorkerMetrics()
+    if metrics_port is not None:
+        metrics.serve(metrics_port, metrics_host)
     worker = LogWorker(store, log, group=group, batch_records=batch_records,
-                       session_timeout_ms=session_timeout_ms)
+                       session_timeout_ms=session_timeout_ms, metrics=metrics)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop())
     typer.echo(f"metered worker applying {log} to {redact(store)}", err=True)

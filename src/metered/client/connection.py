@@ -1,13 +1,14 @@
 """A lean HTTP/1.1 keep-alive connection for the event sender's batch POSTs: one `sendall` of
 head and body, the answer read with as few `recv` calls as its size allows.
 
-Why not httpx here: it spent ~450 µs of CPU per request in the sender's process (h11's events,
-header objects, the pool's locks) and gave up the GIL half a dozen times per request. A sender
-thread that gives up the GIL while the application's thread computes waits for it up to the
-interpreter's switch interval (5 ms) each time, and that wait, not the server, bounded the
-batches a thread could send. The socket stays in blocking mode (a Python timeout polls before
-every call: one more wait for the GIL each time); the timeout is the kernel's (SO_SNDTIMEO,
-SO_RCVTIMEO) where it has one.
+Why not httpx here: a 1,000-event batch cost ~690 µs of the sender process's CPU through httpx
+(h11's events, header objects, the pool's locks, several reads and writes) and ~60-130 µs
+here (bench/sdk.py, against a server that only acknowledges): half a microsecond per event, on
+the core the server needs. Every read or write lets go of the GIL, and a sender thread that
+wants it back while the application's thread computes may wait for the interpreter's switch
+interval (5 ms): so the socket stays in blocking mode (a Python timeout polls before every
+call, one more release each time) and the timeout is the kernel's (SO_SNDTIMEO, SO_RCVTIMEO)
+where it has one.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ class Connection:
         self.served = 0  # answers read on this connection
         self.closed = False
         self._last_used = time.monotonic()
-        self._buf = bytearray()
+        self._buf = bytearray()  # what was read and not yet taken as an answer
+        # recv_into one area allocated once: recv(READ_SIZE) would allocate READ_SIZE bytes on
+        # every call (an mmap, and a page fault for every page the data touches).
+        self._area = memoryview(bytearray(READ_SIZE))
         self._received = False  # a byte of the current answer arrived
         sock = socket.create_connection((origin.host, origin.port), timeout=timeout)
         try:
@@ -153,12 +157,12 @@ class Connection:
     # --- reading the answer ------------------------------------------------------------------
 
     def _fill(self) -> None:
-        data = self._sock.recv(READ_SIZE)
-        if not data:
+        size = self._sock.recv_into(self._area)
+        if not size:
             raise ConnectionBroken("the server closed the connection before answering",
                                    reused=self.served > 0, answered_nothing=not self._received)
         self._received = True
-        self._buf += data
+        self._buf += self._area[:size]
 
     def _read_answer(self) -> Answer:
         buf = self._buf
@@ -177,10 +181,12 @@ class Connection:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
             if status >= 200:
-                return Answer(status, headers, self._read_body(headers))
+                return Answer(status, headers, self._read_body(status, headers))
 
-    def _read_body(self, headers: dict[str, str]) -> bytes:
+    def _read_body(self, status: int, headers: dict[str, str]) -> bytes:
         buf = self._buf
+        if status in (204, 304):
+            return b""
         if "chunked" in headers.get("transfer-encoding", "").lower():
             return self._read_chunked()
         length = headers.get("content-length")
@@ -197,9 +203,7 @@ class Connection:
         need = int(length)
         while len(buf) < need:
             self._fill()
-        body = bytes(buf[:need])
-        del buf[:need]
-        return body
+        return self._take(need)
 
     def _read_chunked(self) -> bytes:
         buf = self._buf
@@ -219,5 +223,12 @@ class Connection:
                 return b"".join(parts)
             while len(buf) < size + 2:
                 self._fill()
-            parts.append(bytes(buf[:size]))
-            del buf[: size + 2]
+            parts.append(self._take(size))
+            del buf[:2]
+
+    def _take(self, size: int) -> bytes:
+        """The first `size` bytes read, copied once."""
+        with memoryview(self._buf) as view:
+            taken = bytes(view[:size])
+        del self._buf[:size]
+        return taken

@@ -90,6 +90,7 @@ class DistributedEngine(Engine):
         self.webhooks = WebhookDispatcher(self, retry_base_seconds=webhook_retry_base_seconds)
         self._local = threading.local()
         self._stop = threading.Event()
+        self._log_status = "ok"  # the broker's last answer, checked every REFRESH_SECONDS
         self._refresher = threading.Thread(target=self._refresh, name="metered-refresh",
                                            daemon=True)
 
@@ -114,6 +115,9 @@ class DistributedEngine(Engine):
     def api_processes(self) -> int:
         return self.leadership.processes
 
+    def log_status(self) -> str:
+        return self._log_status
+
     def _produced(self, account: tuple[int, bool], offsets: dict[int, int]) -> None:
         """On the log's poller thread: the account's events are in the log at `offsets`."""
         self._positions[account] = merge(self._positions.get(account, {}), offsets)
@@ -133,6 +137,7 @@ class DistributedEngine(Engine):
 
     def _refresh(self) -> None:
         while not self._stop.wait(REFRESH_SECONDS):
+            self._log_status = self.producer.check()
             try:
                 self.meters.reload()
                 self.customers.forget_all()

@@ -126,6 +126,17 @@ class LogProducer:
         self.send(records, done)
         return await future
 
+    def check(self, timeout: float = 2.0) -> str:
+        """"ok" if a broker answers with the topic's metadata, else what went wrong."""
+        try:
+            meta = self._producer.list_topics(self.address.topic, timeout=timeout)
+        except KafkaException as exc:
+            return f"failed: {exc}"
+        topic = meta.topics.get(self.address.topic)
+        if topic is None or topic.error is not None:
+            return f"failed: topic {self.address.topic}: {topic.error if topic else 'missing'}"
+        return "ok"
+
     def flush(self, timeout: float = 30.0) -> int:
         return self._producer.flush(timeout)
 

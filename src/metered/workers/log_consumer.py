@@ -26,12 +26,14 @@ from metered.log.records import decode_record
 from metered.metering.meters import Meter, get_meter_by_pk
 from metered.store.partitions import drop_expired_seen, ensure_days
 from metered.store.postgres import PgConnection, dsn
+from metered.workers.worker_metrics import WorkerMetrics
 
 log = logging.getLogger("metered.worker")
 DEFAULT_GROUP = "metered-workers"
 MAINTENANCE_SECONDS = 3600.0
 STATS_SECONDS = 10.0
 CONSUME_WAIT_SECONDS = 0.02
+LAG_SECONDS = 5.0
 
 
 @dataclass
@@ -49,13 +51,16 @@ class WorkerStats:
 class LogWorker:
     def __init__(self, store_url: str, log_url: str, *, group: str = DEFAULT_GROUP,
                  batch_records: int = 1_000, session_timeout_ms: int = 10_000,
-                 on_batch: Callable[[Applied], None] | None = None):
+                 on_batch: Callable[[Applied], None] | None = None,
+                 metrics: WorkerMetrics | None = None):
         self.store_url = store_url
         self.address = LogAddress.parse(log_url)
         self.group = group
         self.batch_records = batch_records
         self.session_timeout_ms = session_timeout_ms
         self.on_batch = on_batch
+        self.metrics = metrics
+        self._lag_checked = 0.0
         self.stats = WorkerStats()
         self.dims = Dimensions()
         self.meters: dict[int, Meter] = {}
@@ -183,6 +188,21 @@ class LogWorker:
             entries.append((msg.partition(), msg.offset(), decode_record(msg.value())))
         if entries:
             self._apply(consumer, entries)
+        if self.metrics is not None and time.monotonic() - self._lag_checked >= LAG_SECONDS:
+            self._lag_checked = time.monotonic()
+            self.metrics.set_lag(self._lags(consumer))
+
+    def _lags(self, consumer: Consumer) -> dict[int, int]:
+        """Records between each assigned partition's position and its end (cached ends)."""
+        lags = {}
+        for tp in consumer.position(consumer.assignment()):
+            try:
+                _, high = consumer.get_watermark_offsets(tp, cached=True)
+            except Exception:  # noqa: BLE001 - no watermark known yet
+                continue
+            if tp.offset >= 0 and high >= 0:
+                lags[tp.partition] = max(0, high - tp.offset)
+        return lags
 
     def _apply(self, consumer: Consumer, entries: list[Entry]) -> None:
         delay = 0.1
@@ -197,6 +217,8 @@ class LogWorker:
                 return
             except psycopg.Error:
                 self.stats.retries += 1
+                if self.metrics is not None:
+                    self.metrics.retries.inc()
                 log.warning("applying %d records failed; retrying", len(entries), exc_info=True)
                 if self._conn is not None and (self._conn.closed or self._conn.broken):
                     self._conn = None
@@ -221,6 +243,8 @@ class LogWorker:
         stats.skipped += applied.skipped
         if self.on_batch is not None:
             self.on_batch(applied)
+        if self.metrics is not None:
+            self.metrics.observe(applied, seconds)
         now = time.monotonic()
         if now - self._reported >= STATS_SECONDS:
             log.info("applied %d batches, %d records, %d events (%d duplicates); %.0f ms per"

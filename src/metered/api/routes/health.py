@@ -18,7 +18,8 @@ def register(app: App) -> None:
         return Response.json({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        """Ready when the store answers and the writer and the billing cycle run."""
+        """Ready when the store and the event log answer and the writer and the billing
+        cycle run."""
         engine = app.engine
         checks: dict[str, str] = {}
         try:
@@ -27,6 +28,7 @@ def register(app: App) -> None:
         except Exception as exc:  # the store's driver's error: sqlite3's or psycopg's
             checks["store"] = f"failed: {exc}"
         checks["writer"] = "ok" if engine.writer.failed is None else "failed"
+        checks["log"] = engine.log_status()
         checks["billing"] = "ok" if app.billing_running() else "stopped"
         ready = all(value == "ok" for value in checks.values())
         return Response.json({"status": "ready" if ready else "not ready", "checks": checks},
