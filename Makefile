@@ -24,9 +24,14 @@ serve: install
 	@$(BIN)/metered keys create
 	$(BIN)/metered serve --port $(PORT)
 
+# Run a second time with every test server in distributed mode (PostgreSQL + Kafka, started by
+# scripts/services when METERED_TEST_POSTGRES_URL / METERED_TEST_KAFKA are not set).
+DISTRIBUTED_TESTS ?= tests/e2e tests/golden tests/billing tests/webhooks tests/client tests/cli tests/ops
+
 test: install-test
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/pytest -q
+	METERED_TEST_DISTRIBUTED=1 $(BIN)/pytest -q -m "not embedded_only" $(DISTRIBUTED_TESTS)
 	cd sdks/typescript && npm ci --no-audit --no-fund && METERED_PYTHON=$(abspath $(BIN))/python npm test
 
 lint: install-test

@@ -94,9 +94,10 @@ def send_loop(events: Any, chunks: list[list[tuple[str, int, str, str]]],
 
 
 def sdk_phase(base_url: str, key: str, customers: list[str], seconds: float,
-              workers: int | None, out: mp.connection.Connection) -> None:
-    """In a process of its own: send for `seconds`, flush, report; and the CPU the loop
-    itself costs per event, measured with a `send` that does nothing."""
+              workers: int | None, server_pid: int, out: mp.connection.Connection) -> None:
+    """In a process of its own: send for `seconds`, flush, report, with the CPU this process
+    and the server's used meanwhile; and the CPU the loop itself costs per event, measured
+    with a `send` that does nothing."""
     from metered.client import Client
 
     chunks = payload_rows(customers)
@@ -107,14 +108,17 @@ def sdk_phase(base_url: str, key: str, customers: list[str], seconds: float,
     with Client(api_key=key, base_url=base_url, batch_size=1000, **threads) as client:
         client.events.send(EVENT_NAME, {"stripe_customer_id": customers[0], "value": 0})
         client.events.flush()  # the sender's threads and connections started
-        before = cpu_seconds()
+        ticks, server_before, before = cpu_ticks(), tree_cpu_seconds(server_pid), cpu_seconds()
         started = time.perf_counter()
         sent, total = send_loop(client.events, chunks, started + seconds)
         client.events.flush()
         elapsed = time.perf_counter() - started
+        cpu, server_cpu, after = cpu_seconds() - before, tree_cpu_seconds(server_pid), cpu_ticks()
         sender = client.events.sender
-        out.send({"sent": sent, "value": total, "seconds": elapsed,
-                  "cpu_s": cpu_seconds() - before, "loop_us": loop_us,
+        out.send({"sent": sent, "value": total, "seconds": elapsed, "cpu_s": cpu,
+                  "server_cpu_s": server_cpu - server_before, "loop_us": loop_us,
+                  "steal_share": steal_share(ticks, after),
+                  "machine_busy": busy_cores(ticks, after),
                   "accepted": sender.accepted - 1, "duplicate": sender.duplicates,
                   "rejected": sender.rejected})
     out.close()
@@ -130,16 +134,11 @@ def run_sdk(base_url: str, key: str, customers: list[str], seconds: float,
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=sdk_phase,
-                       args=(base_url, key, customers, seconds, workers, child))
-    before, server_before = cpu_ticks(), tree_cpu_seconds(server_pid)
+                       args=(base_url, key, customers, seconds, workers, server_pid, child))
     proc.start()
     child.close()
     result: dict[str, Any] = parent.recv()
     proc.join(timeout=60)
-    after = cpu_ticks()
-    result["server_cpu_s"] = tree_cpu_seconds(server_pid) - server_before
-    result["steal_share"] = steal_share(before, after)
-    result["machine_busy"] = busy_cores(before, after)
     return result
 
 

@@ -45,7 +45,9 @@ def store_env(data_dir: Path) -> dict[str, str]:
     name = "t_" + hashlib.blake2b(str(data_dir.resolve()).encode(), digest_size=8).hexdigest()
     base = found["METERED_TEST_POSTGRES_URL"]
     store = f"{base}?options={quote(f'-csearch_path={name}')}"
-    log = f"kafka://{found['METERED_TEST_KAFKA']}/metered-{name}?partitions=4"
+    # A topic per test session: a data dir reused by a later session gets a new schema and
+    # must not find the old session's records in its log.
+    log = f"kafka://{found['METERED_TEST_KAFKA']}/metered-{name}-{os.getpid()}?partitions=4"
     if name not in _ready:
         import psycopg
 

@@ -97,13 +97,14 @@ def test_stripe_sdk_against_two_apis_and_two_workers(cluster: Cluster) -> None:
     now = int(time.time())
     for n in range(10):
         client = a if n % 2 else b
-        client.billing.meter_events.create(params={
+        event = client.v1.billing.meter_events.create(params={
             "event_name": "sdk_tokens", "identifier": f"sdk-{n}", "timestamp": now,
             "payload": {"stripe_customer_id": customer.id, "value": str(n + 1)}})
-    event = b.v1.billing.meter_events.create(params={
-        "event_name": "sdk_tokens", "identifier": "sdk-0", "timestamp": now,  # a retry
-        "payload": {"stripe_customer_id": customer.id, "value": "1"}})
-    token = event.last_response.headers["metered-consistency-token"]
+    token = event.last_response.headers["metered-consistency-token"]  # from process a
+    with pytest.raises(stripe.InvalidRequestError, match="already exists"):
+        b.v1.billing.meter_events.create(params={  # a retry, through the other process
+            "event_name": "sdk_tokens", "identifier": "sdk-0", "timestamp": now,
+            "payload": {"stripe_customer_id": customer.id, "value": "1"}})
     start = now // 60 * 60 - 3600
     summaries = a.v1.billing.meters.event_summaries.list(meter.id, params={
         "customer": customer.id, "start_time": start, "end_time": start + 7200,

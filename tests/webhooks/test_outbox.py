@@ -29,6 +29,7 @@ from metered.webhooks.dispatcher import (
     retry_delay_ms,
 )
 from metered.webhooks.endpoints import EndpointChanges, create_endpoint, update_endpoint
+from metered.webhooks.events import matching_types
 from metered.webhooks.signing import sign_payload
 
 from engine_harness import Harness
@@ -107,6 +108,22 @@ def test_record_event_refuses_unknown_types() -> None:
     with pytest.raises(ValueError, match="unknown event type"):  # before any SQL
         record_event(sqlite3.connect(":memory:"), 1, False, "customer.exploded",
                      {"id": "cus_1"}, 0)
+
+
+def test_type_patterns_name_known_types_and_nothing_else() -> None:
+    """`type` filters are matched here, not by the store (no GLOB on PostgreSQL): `*` is the
+    only wildcard, `_` and `.` are themselves."""
+    assert matching_types("customer.created") == ("customer.created",)
+    assert set(matching_types("customer.*")) == {  # `*` spans dots, as GLOB's did
+        "customer.created", "customer.updated", "customer.deleted",
+        "customer.subscription.created", "customer.subscription.updated",
+        "customer.subscription.deleted", "customer.subscription.trial_will_end"}
+    assert matching_types("customer.*.created") == ("customer.subscription.created",)
+    assert matching_types("*.paid") == ("invoice.paid",)
+    assert matching_types("test_helpers.*") == ("test_helpers.test_clock.advancing",
+                                                "test_helpers.test_clock.ready")
+    assert matching_types("test?helpers.*") == matching_types("nothing.*") == ()
+    assert len(matching_types("*")) == len(set(matching_types("*"))) > 20
 
 
 @pytest.mark.embedded_only  # in-process Harness (SQLite)

@@ -74,6 +74,7 @@ class DistributedEngine(Engine):
         ensure_topic(self.address)
         self.producer = LogProducer(self.address)
         self.writer = LogWriter(self.db.writer_connection, self.producer,  # type: ignore[assignment]
+                                positions=self._account_positions,
                                 on_produced=self._produced)
         # Per (account, mode): the log positions of the events this process acknowledged, so
         # that the account's next reads wait for them (read your writes, without a token).
@@ -117,6 +118,9 @@ class DistributedEngine(Engine):
 
     def log_status(self) -> str:
         return self._log_status
+
+    def _account_positions(self, account: tuple[int, bool]) -> dict[int, int]:
+        return self._positions.get(account, {})
 
     def _produced(self, account: tuple[int, bool], offsets: dict[int, int]) -> None:
         """On the log's poller thread: the account's events are in the log at `offsets`."""

@@ -63,7 +63,8 @@ class Leadership:
         self.processes = max(1, int(count))
         if self._leader:
             return
-        (got,) = self._conn.execute("SELECT pg_try_advisory_lock(%s)",
+        # Keyed by the schema too: stores sharing a database have a leader each.
+        (got,) = self._conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))",
                                     [LEADER_LOCK]).fetchone()
         if got:
             log.info("this process leads the billing scheduler and webhook dispatcher")

@@ -26,6 +26,7 @@ import psycopg
 
 from metered.clock import now_ms
 from metered.distributed.consistency import encode
+from metered.distributed.seen import SeenCheck
 from metered.errors import ApiError, MeteredError, ServiceUnavailableError
 from metered.ingest.events import EventResult, ValidatedEvent
 from metered.ingest.parse_pool import events_of
@@ -48,14 +49,20 @@ class _NoPending:
 
 class LogWriter:
     def __init__(self, connect: Callable[[], PgConnection], producer: LogProducer,
+                 positions: Callable[[tuple[int, bool]], Offsets] | None = None,
                  on_produced: Callable[[tuple[int, bool], Offsets], None] | None = None):
         self._connect = connect
         self.on_produced = on_produced  # (account, mode), offsets: for reads to wait on
+        self.positions = positions  # (account, mode) -> what this process produced for it
         self._conn: PgConnection | None = None
         self.producer = producer
         self.applier = _NoPending()
         self._queue: queue.SimpleQueue[WriteRequest | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="metered-writer", daemon=True)
+        self._events: queue.SimpleQueue[WriteRequest | None] = queue.SimpleQueue()
+        self._producer_thread = threading.Thread(target=self._produce_loop,
+                                                 name="metered-produce", daemon=True)
+        self.seen = SeenCheck(lambda: connect().raw)
         self._stopping = False
         self._sending = 0  # produce requests waiting for the broker
         self._lock = threading.Lock()
@@ -71,13 +78,16 @@ class LogWriter:
 
     def start(self) -> None:
         self._thread.start()
+        self._producer_thread.start()
 
     def stop(self) -> None:
         """Finish what is queued, wait for the broker's answers, then stop."""
         self._stopping = True
+        self._events.put(None)
+        self._producer_thread.join(timeout=60)
+        self.producer.flush(30)
         self._queue.put(None)
         self._thread.join(timeout=60)
-        self.producer.flush(30)
 
     # --- the GroupCommitWriter surface the API uses ----------------------------------------
 
@@ -122,18 +132,66 @@ class LogWriter:
         request.loop = loop
         request.stamps = (time.perf_counter(),)
         if request.is_events:
-            self._produce(request)
+            self._events.put(request)
         else:
             self._queue.put(request)
 
     # --- events: to Kafka ----------------------------------------------------------------
 
-    def _produce(self, request: WriteRequest) -> None:
-        if request.parsed is not None:
-            request.events = events_of(*request.parsed)
-            request.parsed = None
-        events = request.events or []
-        outcome, unique = _first_of_each(events)
+    def _produce_loop(self) -> None:
+        """Takes the event requests queued so far, answers `duplicate` for identifiers seen
+        before (distributed.seen: one query for the group), produces the rest."""
+        while True:
+            group = [self._events.get()]
+            while len(group) < 4_096:
+                try:
+                    group.append(self._events.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in group
+            requests = [r for r in group if r is not None]
+            try:
+                self._produce_group(requests)
+            except Exception:
+                log.exception("producing a group of %d requests failed", len(requests))
+                for request in requests:
+                    if request.outcome is None:
+                        self._settle(request, ApiError("The batch could not be written."))
+            if stop:
+                return
+
+    def _produce_group(self, requests: list[WriteRequest]) -> None:
+        prepared = []
+        for request in requests:
+            if request.parsed is not None:
+                request.events = events_of(*request.parsed)
+                request.parsed = None
+            prepared.append((request, *_first_of_each(request.events or [])))
+        keys = list(dict.fromkeys(e.key for _, _, unique in prepared for _, e in unique))
+        seen = self.seen.duplicates(keys) if keys else set()
+        for request, outcome, unique in prepared:
+            fresh = []
+            for i, event in unique:
+                if event.key in seen:
+                    outcome[i] = EventResult("duplicate", event.identifier)
+                else:
+                    seen.add(event.key)  # a later request of this group repeats it
+                    fresh.append(event)
+            self.seen.remember(e.key for e in fresh)
+            self._produce(request, outcome, fresh)
+
+    def _produce(self, request: WriteRequest, outcome: list[EventResult],
+                 unique: list[ValidatedEvent]) -> None:
+        if not unique:  # every event a duplicate: nothing to write
+            request.stamps = (request.stamps[0], *(time.perf_counter(),) * 4)
+            events = request.events or []
+            if events and self.positions is not None:  # the first copies may be in the log
+                meter = events[0].meter
+                offsets = self.positions((meter.account_pk, meter.livemode))
+                if offsets:
+                    request.consistency = encode(offsets)
+            self._answered(request, outcome)
+            return
         try:
             records = encode_records(unique, now_ms())
         except Exception:
@@ -162,16 +220,12 @@ class LogWriter:
             else:
                 request.consistency = encode(result)
                 answer = outcome
-                if self.on_produced is not None and unique:
+                if self.on_produced is not None:
                     meter = unique[0].meter  # a request is one caller's
                     self.on_produced((meter.account_pk, meter.livemode), result)
             acked = time.perf_counter()
             request.stamps = (request.stamps[0], began, began, acked, acked)
-            if request.finish is not None and not isinstance(answer, MeteredError):
-                request.outcome = answer
-                self._queue.put(_Finish(request))  # the Idempotency-Key's answer, in PostgreSQL
-                return
-            self._settle(request, answer)
+            self._answered(request, answer)
 
         try:
             self.producer.send(records, done)
@@ -182,6 +236,21 @@ class LogWriter:
                 self._oldest.pop(id(request), None)
             self._settle(request, ServiceUnavailableError(
                 "The event log is not keeping up; retry shortly."))
+
+    def _answered(self, request: WriteRequest, answer: Any) -> None:
+        if isinstance(answer, MeteredError):
+            self._settle(request, answer)
+            return
+        request.outcome = answer
+        if self.on_group is not None:
+            try:
+                self.on_group([request])  # metrics: events by outcome, ack latency
+            except Exception:
+                log.exception("observing a write")
+        if request.finish is not None:
+            self._queue.put(_Finish(request))  # the Idempotency-Key's answer, in PostgreSQL
+            return
+        self._settle(request, answer)
 
     # --- everything else: PostgreSQL transactions ------------------------------------------
 
@@ -207,7 +276,8 @@ class LogWriter:
             conn = self._db()
             conn.execute("BEGIN")
             try:
-                conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+                conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))",
+                             (WRITE_LOCK,))
                 conn.execute("SAVEPOINT req")
                 try:
                     outcome = request.run(conn)
@@ -283,16 +353,17 @@ def _answer(request: WriteRequest, outcome: Any) -> None:
 
 
 def _first_of_each(events: list[ValidatedEvent]
-                   ) -> tuple[list[EventResult], list[ValidatedEvent]]:
-    """Per event: accepted, or duplicate when its key came earlier in the same request."""
+                   ) -> tuple[list[EventResult], list[tuple[int, ValidatedEvent]]]:
+    """Per event: accepted, or duplicate when its key came earlier in the same request; and
+    the first of each key with its place."""
     seen: set[bytes] = set()
     outcome: list[EventResult] = []
-    unique: list[ValidatedEvent] = []
-    for event in events:
+    unique: list[tuple[int, ValidatedEvent]] = []
+    for i, event in enumerate(events):
         if event.key in seen:
             outcome.append(EventResult("duplicate", event.identifier))
         else:
             seen.add(event.key)
-            unique.append(event)
+            unique.append((i, event))
             outcome.append(EventResult("accepted", event.identifier))
     return outcome, unique

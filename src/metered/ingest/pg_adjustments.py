@@ -18,7 +18,7 @@ from metered.clock import now_ms
 from metered.errors import NotFoundError
 from metered.ids import new_id
 from metered.ingest.events import dedupe_key
-from metered.ingest.pg_apply import LEVELS
+from metered.ingest.pg_apply import LEVELS, storable
 from metered.metering.meters import get_meter_by_pk
 
 
@@ -51,8 +51,8 @@ def cancel_event(conn: Any, caller: Caller, event_name: str, identifier: str) ->
     raw.execute(
         "INSERT INTO meter_event_adjustments (id, account_pk, livemode, event_name, identifier,"
         " seq, created_ms) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        [adjustment.id, caller.account_pk, int(caller.livemode), event_name, identifier,
-         event_ref, adjustment.created_ms])
+        [adjustment.id, caller.account_pk, int(caller.livemode), event_name,
+         storable(identifier), event_ref, adjustment.created_ms])
     _retract(raw, meter.formula, meter_pk, customer_pk, dims_pk, ts, value)
     return adjustment
 

@@ -45,6 +45,13 @@ _RAW_COLUMNS = ("day, partition, seq, meter_pk, customer_pk, dims_pk, ts, identi
 Entry = tuple[int, int, LogRecord]  # (partition, offset, record)
 
 
+def storable(text: str) -> str:
+    """PostgreSQL's text cannot hold U+0000, which identifiers and unique_count values may
+    (the dedupe key is computed from the original): it is stored as the six characters
+    \\u0000."""
+    return text.replace("\x00", "\\u0000") if "\x00" in text else text
+
+
 class OffsetGap(RuntimeError):
     """A record after the partition's stored offset, with records missing in between: the
     consumer must seek back to the stored offset."""
@@ -71,15 +78,18 @@ class Dimensions:
     def __init__(self) -> None:
         self._pks: dict[tuple[int, str], int] = {}
 
-    def resolve(self, raw: Any, wanted: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    def resolve(self, raw: Any, wanted: dict[tuple[int, str], None]
+                ) -> dict[tuple[int, str], int]:
+        """`wanted` in log order: new sets get their pks in the order they first appear (the
+        order summaries list groups in, as on the embedded store)."""
         missing = [w for w in wanted if w[1] and w not in self._pks]
         if missing:
             meters = [m for m, _ in missing]
             dims = [d for _, d in missing]
             raw.execute(
                 "INSERT INTO dimension_sets (meter_pk, dims)"
-                " SELECT * FROM unnest(%s::bigint[], %s::text[])"
-                " ON CONFLICT (meter_pk, dims) DO NOTHING", [meters, dims])
+                " SELECT m, d FROM unnest(%s::bigint[], %s::text[]) WITH ORDINALITY AS t(m, d, n)"
+                " ORDER BY n ON CONFLICT (meter_pk, dims) DO NOTHING", [meters, dims])
             for pk, meter_pk, text in raw.execute(
                     "SELECT dims_pk, meter_pk, dims FROM dimension_sets"
                     " WHERE (meter_pk, dims) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
@@ -104,7 +114,8 @@ def apply_records(raw: Any, topic: str, entries: Sequence[Entry],
                   meters: dict[int, Meter], dims: Dimensions) -> Applied:
     """Apply `entries` (in offset order per partition) in one transaction; see the module doc.
     `meters` must hold every meter the records name. `raw`: a psycopg connection."""
-    dim_pks = dims.resolve(raw, {(e.meter_pk, e.dims) for _, _, r in entries for e in r.events})
+    dim_pks = dims.resolve(raw, dict.fromkeys(
+        (e.meter_pk, e.dims) for _, _, r in entries for e in r.events))
     applied = Applied()
     with raw.transaction():
         raw.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
@@ -191,8 +202,9 @@ def _store_raw(raw: Any, events: list[NewEvent], today: int,
     for partition, seq, record, i in events:
         e = record.events[i]
         rows.append(f"{today}\t{partition}\t{seq}\t{e.meter_pk}\t{record.customer_pk}\t"
-                    f"{dim_pks.get((e.meter_pk, e.dims), 0)}\t{e.ts}\t{copy_text(e.identifier)}"
-                    f"\t{copy_text(e.value)}\t{copy_text(e.payload)}\t{record.ingested_ms}")
+                    f"{dim_pks.get((e.meter_pk, e.dims), 0)}\t{e.ts}\t"
+                    f"{copy_text(storable(e.identifier))}\t{copy_text(storable(e.value))}\t"
+                    f"{copy_text(storable(e.payload))}\t{record.ingested_ms}")
     with raw.cursor() as cur, cur.copy(f"COPY raw_events ({_RAW_COLUMNS}) FROM STDIN") as copy:
         copy.write(copy_rows(rows))
 
@@ -210,7 +222,8 @@ def _add_rollups(raw: Any, events: list[NewEvent], meters: dict[int, Meter],
         for level in LEVELS:
             bucket = minute - minute % level
             if formula == "unique_count":
-                ukey = (e.meter_pk, record.customer_pk, level, bucket, dims_pk, e.value)
+                ukey = (e.meter_pk, record.customer_pk, level, bucket, dims_pk,
+                        storable(e.value))
                 uniques[ukey] = uniques.get(ukey, 0) + 1
             key = (e.meter_pk, record.customer_pk, level, bucket, dims_pk)
             cell = cells.get(key)

@@ -27,7 +27,7 @@ def ensure_days(raw: Any, today: int, ahead: int = 2) -> list[str]:
     """Make the partitions of [today - 1, today + ahead] that do not exist yet."""
     made = []
     with raw.transaction():
-        raw.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+        raw.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", [_LOCK])
         existing = _existing(raw)
         for table in PARTITIONED:
             for day in range(today - 1, today + ahead + 1):
@@ -43,7 +43,7 @@ def drop_expired_seen(raw: Any, today: int) -> list[str]:
     """Drop the seen-set's partitions whose day is past the dedupe window."""
     dropped = []
     with raw.transaction():
-        raw.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+        raw.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", [_LOCK])
         prefix = "seen_ids_d"
         for name in sorted(_existing(raw)):
             if name.startswith(prefix) and int(name[len(prefix):]) < today - SEEN_KEEP_DAYS:
