@@ -143,8 +143,12 @@ class ParseChannel:
             if transport is not None:
                 try:
                     transport.close()
-                except RuntimeError:  # its event loop is closed already: close the pipe
-                    transport.get_extra_info("pipe").close()
+                except RuntimeError:  # its event loop is closed already
+                    pass
+                # Now, not on a later turn of the loop: stop() often runs on the loop's own
+                # thread, which then blocks in process.wait below; the worker must see the end
+                # of its pipe first (a closed file object ignores the transport's close later).
+                transport.get_extra_info("pipe").close()
         for fd in (self._task_fd, self._answer_fd):
             if fd is not None:
                 os.close(fd)
