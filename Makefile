@@ -26,7 +26,7 @@ serve: install
 
 # Run a second time with every test server in distributed mode (PostgreSQL + Kafka, started by
 # scripts/services when METERED_TEST_POSTGRES_URL / METERED_TEST_KAFKA are not set).
-DISTRIBUTED_TESTS ?= tests/e2e tests/golden tests/billing tests/webhooks tests/client tests/cli tests/ops
+DISTRIBUTED_TESTS ?= tests/e2e tests/golden tests/billing tests/api tests/webhooks tests/client tests/cli tests/ops tests/dashboard
 
 test: install-test
 	$(BIN)/ruff check src tests $(wildcard bench)
