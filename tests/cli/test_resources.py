@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import distributed_mode
 import pytest
 
 from metered.client import Client
@@ -143,8 +144,12 @@ def test_send_a_file_in_batches(account: Account, customer: str, tmp_path: Path)
     # Resending: events that had an identifier in the file are duplicates, never counted again.
     again = account.run("events", "send", "--file", "-", stdin=path.read_text())
     with_ids = sum(1 for i in range(2_500) if i % 3)
-    assert again.stdout.splitlines()[0] == (
-        f"accepted {2_500 - with_ids}, duplicate {with_ids}, rejected 3")
+    if distributed_mode.ENABLED:  # large batches are not checked before the log: the workers
+        # drop the repeats, answered accepted (docs/distributed.md); the totals below still hold
+        assert again.stdout.splitlines()[0] == "accepted 2500, duplicate 0, rejected 3"
+    else:
+        assert again.stdout.splitlines()[0] == (
+            f"accepted {2_500 - with_ids}, duplicate {with_ids}, rejected 3")
 
     start = str((int(time.time()) - 86_400) // 60 * 60)
     table = account.run("usage", "--meter", meter, "--customer", customer, "--start", start,

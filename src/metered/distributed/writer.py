@@ -177,7 +177,7 @@ class LogWriter:
                 else:
                     seen.add(event.key)  # a later request of this group repeats it
                     fresh.append(event)
-            self.seen.remember(e.key for e in fresh)
+            self.seen.remember([e.key for e in fresh])
             self._produce(request, outcome, fresh)
 
     def _produce(self, request: WriteRequest, outcome: list[EventResult],
