@@ -141,10 +141,8 @@ class ParseChannel:
         """Close the request pipe (the worker leaves at its end) and wait for the process."""
         for transport in (self._tasks, self._answers):
             if transport is not None:
-                try:
+                with contextlib.suppress(RuntimeError):  # its event loop is closed already
                     transport.close()
-                except RuntimeError:  # its event loop is closed already
-                    pass
                 # Now, not on a later turn of the loop: stop() often runs on the loop's own
                 # thread, which then blocks in process.wait below; the worker must see the end
                 # of its pipe first (a closed file object ignores the transport's close later).
