@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+import distributed_mode
 import httpx
 import pytest
 import stripe
@@ -412,7 +413,9 @@ def test_deleting_the_clock_deletes_its_customers(server: Server) -> None:
     # Every path has seen these customers (and cached what it knows of them).
     assert scene.v1("v", second, 1, frozen).timestamp == frozen
     assert scene.batch(big[:3])["accepted"] == 3
-    assert scene.batch(big)["accepted"] == 240 - 3  # w0..w2 again: duplicates
+    # w0..w2 again: duplicates (distributed mode does not check large batches before the log:
+    # the workers drop the repeats, answered accepted; docs/distributed.md)
+    assert scene.batch(big)["accepted"] == (240 if distributed_mode.ENABLED else 240 - 3)
     assert scene.stream([scene.event("s", scene.on_clock, 1)])["accepted"] == 1
 
     deleted = scene.client.v1.test_helpers.test_clocks.delete(scene.clock.id)
