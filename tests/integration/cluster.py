@@ -21,15 +21,9 @@ from urllib.parse import quote
 import httpx
 import psycopg
 
+from conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -241,5 +235,5 @@ def wait_until_idle(cluster: Cluster, timeout: float = 60) -> None:
     raise AssertionError(f"workers did not catch up: applied {cluster.applied()}, ends {ends}")
 
 
-__all__ = ["Cluster", "Ledger", "Proc", "make_batches", "send_batch", "setup_meter",
+__all__ = ["Cluster", "Ledger", "Proc", "free_port", "make_batches", "send_batch", "setup_meter",
            "signal", "summary_totals", "wait_until_idle"]

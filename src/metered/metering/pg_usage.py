@@ -15,7 +15,13 @@ from typing import Any
 
 from metered.metering.meters import Meter
 from metered.metering.quantity import SCALE, from_scaled
-from metered.metering.summaries import Summary, SummaryQuery, decompose
+from metered.metering.summaries import (
+    Summary,
+    SummaryQuery,
+    _window_of,
+    _windows,
+    decompose,
+)
 
 MINUTE, HOUR, DAY = 1, 60, 1440
 LEVELS = ((MINUTE, MINUTE), (HOUR, HOUR), (DAY, DAY))
@@ -72,13 +78,6 @@ def _where(q: SummaryQuery, ranges: list[tuple[int, int, int]]) -> tuple[str, li
     return f"{where} AND ({' OR '.join(parts)})", head + args
 
 
-def _window_of(q: SummaryQuery, bucket: int) -> int:
-    if q.window is None:
-        return q.start
-    size = WINDOW_MINUTES[q.window]
-    return (bucket - bucket % size) * 60
-
-
 def summarize(raw: Any, q: SummaryQuery) -> list[Summary]:
     """Summaries ordered by window start, then group; empty windows kept when ungrouped.
     `raw` is a psycopg connection (store.postgres.PgConnection.raw)."""
@@ -126,7 +125,7 @@ def summarize(raw: Any, q: SummaryQuery) -> list[Summary]:
         merged.add(acc.count, acc.total, acc.max, acc.last_key, acc.last)
         merged.uniques |= acc.uniques
     if not q.group_by:
-        for start in _window_starts(q):
+        for start, _ in _windows(q):
             groups.setdefault((start, ()), (None, _Acc()))
     if q.group_by and q.group_by == q.meter.dimension_keys:  # as the embedded store: by
         order = sorted(groups, key=lambda g: (g[0], first_dims[g]))  # creation of the set
@@ -136,17 +135,11 @@ def summarize(raw: Any, q: SummaryQuery) -> list[Summary]:
             for g in order]
 
 
-def _window_starts(q: SummaryQuery) -> list[int]:
-    if q.window is None:
-        return [q.start]
-    return list(range(q.start, q.end, WINDOW_MINUTES[q.window] * 60))
-
-
 def _empty(q: SummaryQuery) -> list[Summary]:
     size = (q.end - q.start) if q.window is None else WINDOW_MINUTES[q.window] * 60
     if q.group_by:
         return []
-    return [Summary(s, s + size, None, _Acc().value(q.meter.formula)) for s in _window_starts(q)]
+    return [Summary(s, s + size, None, _Acc().value(q.meter.formula)) for s, _ in _windows(q)]
 
 
 def _dimension_values(raw: Any, meter: Meter, dims_pks: set[int]

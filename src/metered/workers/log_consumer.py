@@ -77,11 +77,20 @@ class LogWorker:
             self._conn = psycopg.connect(dsn(self.store_url), autocommit=True)
         return self._conn
 
-    def _stored_offsets(self, partitions: list[int]) -> dict[int, int]:
-        rows = self._db().execute(
-            "SELECT partition, next_offset FROM log_offsets WHERE topic = %s"
-            " AND partition = ANY(%s)", [self.address.topic, partitions])
-        return dict(rows.fetchall())
+    def _stored_offsets(self, partitions: list[int]) -> dict[int, int] | None:
+        """The partitions' applied positions, read again until PostgreSQL answers; None if
+        the worker stops first."""
+        while not self._stop.is_set():
+            try:
+                rows = self._db().execute(
+                    "SELECT partition, next_offset FROM log_offsets WHERE topic = %s"
+                    " AND partition = ANY(%s)", [self.address.topic, partitions])
+                return dict(rows.fetchall())
+            except psycopg.Error:
+                log.warning("reading the stored offsets failed; retrying", exc_info=True)
+                self._conn = None
+                time.sleep(0.5)
+        return None
 
     def _maintain(self) -> None:
         if time.monotonic() - self._maintained < MAINTENANCE_SECONDS:
@@ -104,15 +113,8 @@ class LogWorker:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Start every assigned partition at its position in PostgreSQL."""
-        while not self._stop.is_set():
-            try:
-                stored = self._stored_offsets([tp.partition for tp in partitions])
-                break
-            except psycopg.Error:
-                log.warning("reading the stored offsets failed; retrying", exc_info=True)
-                self._conn = None
-                time.sleep(0.5)
-        else:
+        stored = self._stored_offsets([tp.partition for tp in partitions])
+        if stored is None:
             return
         for tp in partitions:
             tp.offset = stored.get(tp.partition, OFFSET_BEGINNING)
@@ -127,14 +129,8 @@ class LogWorker:
         """After a failed batch: every partition in it back to its stored position."""
         consumer = self._consumer
         assert consumer is not None
-        while not self._stop.is_set():
-            try:
-                stored = self._stored_offsets(sorted(partitions))
-                break
-            except psycopg.Error:
-                self._conn = None
-                time.sleep(0.5)
-        else:
+        stored = self._stored_offsets(sorted(partitions))
+        if stored is None:
             return
         for partition in partitions:
             offset = stored.get(partition, OFFSET_BEGINNING)
